@@ -1,0 +1,468 @@
+//! The CloudFormation custom-resource protocol: reading a request leniently, deciding what it asks
+//! for and which PhysicalResourceId each outcome answers with (pure), building the ≤4096-byte
+//! response (pure), and delivering it with a PUT that is retried inside the deadline (shell).
+
+use crate::arn::{ImageRecipeArn, Location};
+use crate::error::Error;
+use crate::response_url::ResponseUrl;
+use crate::retry::{Deadline, backoff, pause};
+use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// CloudFormation rejects a response body over this many bytes.
+pub const MAX_BODY: usize = 4096;
+/// Prefix of the ID answered for a failed Create that changed nothing: its Delete is a no-op.
+pub const NOTHING_SHARED: &str = "recipe-share:nothing-shared:";
+/// Prefix of the ID answered for a failed Create that had changed the recipe: its Delete undoes it.
+pub const ROLLBACK: &str = "recipe-share:rollback:";
+
+/// The fields every response copies from the request, read leniently so that even a malformed
+/// request can be answered. The `ResponseURL` is kept apart: it is a credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Echo {
+    pub stack_id: String,
+    pub request_id: String,
+    pub logical_resource_id: String,
+}
+
+/// True when the event looks like a custom-resource request (it has `RequestType` or `ResponseURL`).
+pub fn is_request(event: &Value) -> bool {
+    event.get("RequestType").is_some() || event.get("ResponseURL").is_some()
+}
+
+/// The raw `ResponseURL`, if the event carries one as a string.
+pub fn raw_response_url(event: &Value) -> Option<&str> {
+    event.get("ResponseURL").and_then(Value::as_str)
+}
+
+/// The echo fields, empty where missing.
+pub fn echo(event: &Value) -> Echo {
+    let field = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    Echo {
+        stack_id: field("StackId"),
+        request_id: field("RequestId"),
+        logical_resource_id: field("LogicalResourceId"),
+    }
+}
+
+/// What a request asks the function to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// Create/Update: share this recipe.
+    Share(ImageRecipeArn),
+    /// Delete of a recipe this function shared: unshare it. `best_effort` (a rollback after a
+    /// failed Create) answers SUCCESS even when something could not be undone.
+    Unshare { recipe: ImageRecipeArn, best_effort: bool },
+    /// Nothing to do (with why): SUCCESS without calling AWS.
+    Nothing(&'static str),
+}
+
+/// The decision for one request: the work, and the PhysicalResourceId for each outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub kind: &'static str,
+    pub work: Result<Work, String>,
+    /// The recipe the request is about, for logs and the `Reason` (when known).
+    pub recipe: Option<String>,
+    pub id_on_success: String,
+    /// ID for a failure that changed nothing.
+    pub id_on_failure: String,
+    /// ID for a failure after the recipe may have been changed.
+    pub id_on_failure_changed: String,
+}
+
+/// Pure: reads a custom-resource request and decides what it asks for. `own` is the function's
+/// partition/Region/account; a recipe elsewhere is refused.
+pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
+    let echo = echo(event);
+    let nothing_id = format!("{NOTHING_SHARED}{}", echo.request_id);
+    let mut p = Plan {
+        kind: "Unknown",
+        work: Err(String::new()),
+        recipe: None,
+        id_on_success: nothing_id.clone(),
+        id_on_failure: nothing_id.clone(),
+        id_on_failure_changed: nothing_id,
+    };
+    let request: CloudFormationCustomResourceRequest = match serde_json::from_value(event.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            // Keep whatever ID the request had: a failed Update or Delete must not change it.
+            if let Some(id) = event
+                .get("PhysicalResourceId")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                (p.id_on_failure, p.id_on_failure_changed) = (id.to_string(), id.to_string());
+            }
+            p.work = Err(format!(
+                "the request is not a valid custom-resource request: {}",
+                serde_error(&e)
+            ));
+            return p;
+        }
+    };
+    let share_target = |props: &Value| -> Result<ImageRecipeArn, String> {
+        let raw = match props.get("ImageRecipeArn") {
+            Some(Value::String(s)) => s.trim(),
+            Some(_) => return Err("property ImageRecipeArn must be a string (an image recipe ARN)".into()),
+            None => return Err("property ImageRecipeArn is required".into()),
+        };
+        let arn = ImageRecipeArn::parse(raw).map_err(|e| format!("property ImageRecipeArn: {e}"))?;
+        match own {
+            Some(own) => arn.ensure_owned_by(own).map_err(|e| e.to_string())?,
+            None => return Err("the function's own account is unknown (no invoked function ARN)".into()),
+        }
+        Ok(arn)
+    };
+    match request {
+        CloudFormationCustomResourceRequest::Create(c) => {
+            p.kind = "Create";
+            p.recipe = recipe_text(&c.resource_properties);
+            p.work = share_target(&c.resource_properties).map(|arn| {
+                p.id_on_success = arn.to_string();
+                p.id_on_failure_changed = format!("{ROLLBACK}{arn}");
+                Work::Share(arn)
+            });
+        }
+        CloudFormationCustomResourceRequest::Update(u) => {
+            p.kind = "Update";
+            p.recipe = recipe_text(&u.resource_properties);
+            (p.id_on_failure, p.id_on_failure_changed) = (u.physical_resource_id.clone(), u.physical_resource_id);
+            p.work = share_target(&u.resource_properties).map(|arn| {
+                p.id_on_success = arn.to_string();
+                Work::Share(arn)
+            });
+        }
+        CloudFormationCustomResourceRequest::Delete(d) => {
+            p.kind = "Delete";
+            let id = d.physical_resource_id;
+            (p.id_on_success, p.id_on_failure, p.id_on_failure_changed) = (id.clone(), id.clone(), id.clone());
+            let (raw, best_effort) = match id.strip_prefix(ROLLBACK) {
+                Some(rest) => (rest, true),
+                None => (id.as_str(), false),
+            };
+            p.work = Ok(match ImageRecipeArn::parse(raw) {
+                Err(_) => Work::Nothing("the PhysicalResourceId names nothing this function shared"),
+                Ok(recipe) => {
+                    p.recipe = Some(recipe.to_string());
+                    match own {
+                        Some(own) if recipe.ensure_owned_by(own).is_ok() => Work::Unshare { recipe, best_effort },
+                        _ => Work::Nothing("the recipe belongs to another account or Region"),
+                    }
+                }
+            });
+        }
+        _ => p.work = Err("unknown RequestType".into()),
+    }
+    p
+}
+
+fn recipe_text(props: &Value) -> Option<String> {
+    props
+        .get("ImageRecipeArn")
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(300).collect())
+}
+
+/// serde's message without echoing large values back.
+fn serde_error(e: &serde_json::Error) -> String {
+    e.to_string().chars().take(300).collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Body<'a> {
+    status: &'a str,
+    reason: &'a str,
+    physical_resource_id: &'a str,
+    #[serde(flatten)]
+    echo: &'a Echo,
+    no_echo: bool,
+    data: &'a BTreeMap<&'static str, String>,
+}
+
+/// Pure: the response document, shortened to fit CloudFormation's 4096-byte limit by cutting the
+/// `Reason` (never the IDs CloudFormation matches on), and dropping `Data` only if that is not enough.
+pub fn response_body(
+    success: bool,
+    reason: &str,
+    physical_id: &str,
+    echo: &Echo,
+    data: &BTreeMap<&'static str, String>,
+) -> Vec<u8> {
+    const MARK: &str = " [truncated]";
+    let status = if success { "SUCCESS" } else { "FAILED" };
+    let render = |reason: &str, data: &BTreeMap<&'static str, String>| {
+        let body = Body {
+            status,
+            reason,
+            physical_resource_id: physical_id,
+            echo,
+            no_echo: false,
+            data,
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    };
+    let full = render(reason, data);
+    let excess = full.len().saturating_sub(MAX_BODY);
+    if excess == 0 {
+        return full;
+    }
+    // Each byte cut from the reason shortens the JSON by at least one byte (escapes only add).
+    if let Some(keep) = reason.len().checked_sub(excess + MARK.len()).filter(|k| *k > 0) {
+        let cut = (0..=keep).rev().find(|i| reason.is_char_boundary(*i)).unwrap_or(0);
+        return render(&format!("{}{MARK}", &reason[..cut]), data);
+    }
+    // Only a malformed request (huge echo fields) or huge data get here.
+    render(
+        if success {
+            "ok"
+        } else {
+            "failed; see the function's logs"
+        },
+        &BTreeMap::new(),
+    )
+}
+
+/// PUTs the response: empty `Content-Type` (what the pre-signed S3 URL was signed for), checked
+/// status, retried with backoff until `deadline`. Returns the number of attempts made.
+pub async fn deliver(
+    http: &reqwest::Client,
+    url: &ResponseUrl,
+    body: Vec<u8>,
+    deadline: Deadline,
+) -> Result<u32, Error> {
+    let mut last = String::from("no time left to send it");
+    for attempt in 0..10u32 {
+        let left = deadline.remaining();
+        if left < Duration::from_millis(20) {
+            break;
+        }
+        let sent = http
+            .put(url.url().clone())
+            .header(reqwest::header::CONTENT_TYPE, "")
+            .body(body.clone())
+            .timeout(left.min(Duration::from_secs(10)))
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => {
+                info!(
+                    step = "respond",
+                    attempt,
+                    status = resp.status().as_u16(),
+                    "response delivered"
+                );
+                return Ok(attempt + 1);
+            }
+            // `without_url`: reqwest's errors would otherwise print the pre-signed URL.
+            Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
+            Err(e) => last = e.without_url().to_string(),
+        }
+        warn!(step = "respond", attempt, error = last.as_str(), "response PUT failed");
+        if !pause(
+            &deadline,
+            backoff(Duration::from_millis(100), attempt, Duration::from_secs(2)),
+        )
+        .await
+        {
+            break;
+        }
+    }
+    Err(Error::ResponseNotDelivered(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const R1: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0";
+    const R2: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/2.0.0";
+    const FOREIGN: &str = "arn:aws:imagebuilder:us-east-1:999999999999:image-recipe/web/1.0.0";
+
+    fn own() -> Location {
+        Location {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+
+    fn req(kind: &str, props: Value, physical: Option<&str>) -> Value {
+        let mut v = json!({
+            "RequestType": kind, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "ResponseURL": "https://b.s3.amazonaws.com/x", "StackId": "stack", "RequestId": "req-1",
+            "LogicalResourceId": "Share", "ResourceType": "Custom::ImageRecipeShare", "ResourceProperties": props,
+        });
+        if let Some(id) = physical {
+            v["PhysicalResourceId"] = json!(id);
+        }
+        if kind == "Update" {
+            v["OldResourceProperties"] = json!({"ServiceToken": "t", "ImageRecipeArn": R1});
+        }
+        v
+    }
+
+    fn props(arn: Value) -> Value {
+        json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "ServiceTimeout": "300", "ImageRecipeArn": arn})
+    }
+
+    #[test]
+    fn plan_table() {
+        let nothing = format!("{NOTHING_SHARED}req-1");
+        let rollback = format!("{ROLLBACK}{R1}");
+        // (request, work ok?, success id, failure id, failure-after-change id, work)
+        let cases: Vec<(Value, Option<Work>, &str, &str, &str)> = vec![
+            (
+                req("Create", props(json!(R1)), None),
+                Some(Work::Share(ImageRecipeArn::parse(R1).unwrap())),
+                R1,
+                &nothing,
+                &rollback,
+            ),
+            (
+                req("Create", props(json!(FOREIGN)), None),
+                None,
+                &nothing,
+                &nothing,
+                &nothing,
+            ),
+            (
+                req("Create", props(json!("nope")), None),
+                None,
+                &nothing,
+                &nothing,
+                &nothing,
+            ),
+            (req("Create", props(json!(5)), None), None, &nothing, &nothing, &nothing),
+            (
+                req("Create", json!({"ServiceToken": "t"}), None),
+                None,
+                &nothing,
+                &nothing,
+                &nothing,
+            ),
+            (
+                req("Update", props(json!(R1)), Some(R1)),
+                Some(Work::Share(ImageRecipeArn::parse(R1).unwrap())),
+                R1,
+                R1,
+                R1,
+            ),
+            (
+                req("Update", props(json!(R2)), Some(R1)),
+                Some(Work::Share(ImageRecipeArn::parse(R2).unwrap())),
+                R2,
+                R1,
+                R1,
+            ),
+            (req("Update", props(json!("bad")), Some(R1)), None, &nothing, R1, R1),
+            (
+                req("Delete", props(json!(R1)), Some(R1)),
+                Some(Work::Unshare {
+                    recipe: ImageRecipeArn::parse(R1).unwrap(),
+                    best_effort: false,
+                }),
+                R1,
+                R1,
+                R1,
+            ),
+            (
+                req("Delete", props(json!(R1)), Some(&rollback)),
+                Some(Work::Unshare {
+                    recipe: ImageRecipeArn::parse(R1).unwrap(),
+                    best_effort: true,
+                }),
+                &rollback,
+                &rollback,
+                &rollback,
+            ),
+            (
+                req("Delete", props(json!(R1)), Some(&nothing)),
+                Some(Work::Nothing("")),
+                &nothing,
+                &nothing,
+                &nothing,
+            ),
+            (
+                req("Delete", props(json!(R1)), Some("some-other-tool-id")),
+                Some(Work::Nothing("")),
+                "some-other-tool-id",
+                "some-other-tool-id",
+                "some-other-tool-id",
+            ),
+            (
+                req("Delete", props(json!(R1)), Some(FOREIGN)),
+                Some(Work::Nothing("")),
+                FOREIGN,
+                FOREIGN,
+                FOREIGN,
+            ),
+            (req("Delete", json!({}), None), None, &nothing, &nothing, &nothing),
+            (req("Bogus", props(json!(R1)), Some(R1)), None, &nothing, R1, R1),
+        ];
+        for (event, work, ok_id, fail_id, changed_id) in cases {
+            let p = plan(&event, Some(&own()));
+            let label = format!("{} {}", event["RequestType"], event["PhysicalResourceId"]);
+            match (&p.work, &work) {
+                (Ok(Work::Nothing(_)), Some(Work::Nothing(_))) => {}
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{label}"),
+                (Err(e), None) => assert!(!e.is_empty(), "{label}"),
+                (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+            }
+            assert_eq!(p.id_on_failure, fail_id, "{label}");
+            assert_eq!(p.id_on_failure_changed, changed_id, "{label}");
+            if p.work.is_ok() {
+                assert_eq!(p.id_on_success, ok_id, "{label}");
+            }
+        }
+        // Without the function's own ARN nothing is shared.
+        assert!(plan(&req("Create", props(json!(R1)), None), None).work.is_err());
+    }
+
+    #[test]
+    fn detects_requests() {
+        assert!(is_request(&json!({"RequestType": "Create"})));
+        assert!(is_request(&json!({"ResponseURL": "x"})));
+        assert!(!is_request(&json!({"detail-type": "x"})));
+        assert!(!is_request(&json!("text")));
+    }
+
+    #[test]
+    fn body_fits_4096_and_keeps_the_ids() {
+        let echo = Echo {
+            stack_id: "s".repeat(300),
+            request_id: "r".into(),
+            logical_resource_id: "L".into(),
+        };
+        let data = BTreeMap::from([
+            ("ImageRecipeArn", R1.to_string()),
+            ("ResourceShareArn", "x".repeat(100)),
+        ]);
+        for reason_len in [0, 10, 3000, 3900, 4096, 5000, 100_000] {
+            let reason = "é".repeat(reason_len);
+            for success in [true, false] {
+                let body = response_body(success, &reason, R1, &echo, &data);
+                assert!(body.len() <= MAX_BODY, "{reason_len}: {}", body.len());
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v["PhysicalResourceId"], R1);
+                assert_eq!(v["StackId"], echo.stack_id);
+                assert_eq!(v["RequestId"], "r");
+                assert_eq!(v["LogicalResourceId"], "L");
+                assert_eq!(v["Status"], if success { "SUCCESS" } else { "FAILED" });
+                assert!(v["Reason"].is_string());
+                assert_eq!(v["Data"]["ImageRecipeArn"], R1, "{reason_len}");
+            }
+        }
+        let huge = BTreeMap::from([("ImageRecipeArn", "d".repeat(5000))]);
+        let body = response_body(false, "why", R1, &echo, &huge);
+        assert!(body.len() <= MAX_BODY);
+    }
+}

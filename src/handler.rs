@@ -1,0 +1,363 @@
+//! One invocation, end to end: classify the event, run the flow in its own task bounded by the
+//! deadline (so a hang or a panic still ends in an answer), and deliver exactly one response.
+
+use crate::arn;
+use crate::aws::Aws;
+use crate::cfn::{self, Plan, Work};
+use crate::config::Config;
+use crate::error::Error;
+use crate::flow::{Flow, Shared, Unshared};
+use crate::retry::Deadline;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// What the function holds across invocations: clients built once, configuration read once.
+#[derive(Debug)]
+pub struct App {
+    pub aws: Aws,
+    pub http: reqwest::Client,
+    pub config: Config,
+}
+
+impl App {
+    /// Builds the app from an SDK configuration (the Lambda's, or one aimed at the local stand-in).
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Arc<App> {
+        if let Err(e) = &config.share {
+            error!(
+                setting = e.setting,
+                problem = e.problem.as_str(),
+                "bad configuration: every request will fail until it is fixed"
+            );
+        }
+        // Redirects are never followed: a pre-signed URL answers directly, anything else is suspect.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Arc::new(App {
+            aws: Aws::new(sdk),
+            http,
+            config,
+        })
+    }
+
+    /// The production wiring: the process environment and the default AWS credential chain.
+    pub async fn from_env() -> Arc<App> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        App::new(&sdk, Config::from_env())
+    }
+}
+
+/// What the work produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Shared(Shared),
+    Unshared(Unshared),
+    Nothing(&'static str),
+}
+
+/// Entry point for every event the function receives.
+pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let LambdaEvent { payload, context } = event;
+    if cfn::is_request(&payload) {
+        return custom_resource(app, payload, context).await;
+    }
+    let err = Error::UnsupportedEvent(describe(&payload));
+    error!(step = "classify", error = %err, "event not handled");
+    Err(err)
+}
+
+/// Pure: names the shape of an unknown event (type and top-level keys, never values).
+pub fn describe(event: &Value) -> String {
+    match event {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map
+                .keys()
+                .take(20)
+                .map(|k| {
+                    if k.len() > 64 {
+                        &k[..k.floor_char_boundary_compat(64)]
+                    } else {
+                        k.as_str()
+                    }
+                })
+                .collect();
+            format!(
+                "a JSON object with keys {keys:?}, neither a CloudFormation custom-resource request nor a supported event"
+            )
+        }
+        Value::Array(_) => "a JSON array".into(),
+        Value::String(_) => "a JSON string".into(),
+        Value::Number(_) => "a JSON number".into(),
+        Value::Bool(_) => "a JSON boolean".into(),
+        Value::Null => "JSON null".into(),
+    }
+}
+
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorCharBoundary for str {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize {
+        (0..=i.min(self.len()))
+            .rev()
+            .find(|j| self.is_char_boundary(*j))
+            .unwrap_or(0)
+    }
+}
+
+/// Time kept back from the work for delivering the response (connect, PUT, a few retries).
+pub fn respond_reserve(total: Duration) -> Duration {
+    (total / 5).clamp(Duration::from_millis(400), Duration::from_secs(4))
+}
+
+async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Value, Error> {
+    let span = info_span!("custom_resource", requestId = %ctx.request_id, recipe = tracing::field::Empty, request_type = tracing::field::Empty);
+    async move {
+        let Some(raw_url) = cfn::raw_response_url(&event) else {
+            let err = Error::InvalidRequest("custom-resource request without a ResponseURL: it cannot be answered".into());
+            error!(step = "validate", error = %err);
+            return Err(err);
+        };
+        let url = app.config.response_urls.check(raw_url).map_err(|why| {
+            let err = Error::ResponseUrlRejected(why);
+            error!(step = "validate", error = %err, "not contacting the ResponseURL");
+            err
+        })?;
+        let deadline = Deadline::from_epoch_ms(ctx.deadline);
+        let work_deadline = deadline.earlier_by(respond_reserve(deadline.remaining()));
+        let own = arn::function_location(&ctx.invoked_function_arn).ok();
+        let plan = cfn::plan(&event, own.as_ref());
+        let span = tracing::Span::current();
+        span.record("request_type", plan.kind);
+        if let Some(r) = &plan.recipe {
+            span.record("recipe", r.as_str());
+        }
+        let changed = Arc::new(AtomicBool::new(false));
+        let test_panic = cfg!(debug_assertions) && event["ResourceProperties"]["RecipeShareTestPanic"] == "true";
+        let outcome = run_bounded(app.clone(), plan.work.clone(), changed.clone(), work_deadline, test_panic).await;
+        let logs = format!(
+            "CloudWatch Logs group {} stream {} (request {})",
+            ctx.env_config.log_group, ctx.env_config.log_stream, ctx.request_id
+        );
+        let reply = response_for(&plan, &outcome, changed.load(Ordering::SeqCst), &logs);
+        match &outcome {
+            Ok(_) => info!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), "answering CloudFormation"),
+            Err(e) => warn!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), error = %e, "answering CloudFormation"),
+        }
+        let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &cfn::echo(&event), &reply.data);
+        let attempts = cfn::deliver(&app.http, &url, body, deadline.earlier_by(Duration::from_millis(100)))
+            .await
+            .inspect_err(|e| error!(step = "respond", error = %e))?;
+        Ok(json!({ "Status": reply.status(), "PhysicalResourceId": reply.physical_id, "Attempts": attempts }))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the work in its own task: a panic becomes an error, and the deadline ends a hung call.
+async fn run_bounded(
+    app: Arc<App>,
+    work: Result<Work, String>,
+    changed: Arc<AtomicBool>,
+    deadline: Deadline,
+    test_panic: bool,
+) -> Result<Outcome, Error> {
+    let task = tokio::spawn(
+        async move {
+            let config = app.config.share.clone().map_err(Error::from)?;
+            let work = work.map_err(Error::InvalidRequest)?;
+            // Debug builds only: lets the tests prove a panic still gets its FAILED response.
+            if test_panic {
+                panic!("test panic requested by RecipeShareTestPanic");
+            }
+            let flow = Flow {
+                aws: &app.aws,
+                config: &config,
+                deadline,
+                changed: &changed,
+            };
+            match work {
+                Work::Share(recipe) => flow.share(&recipe).await.map(Outcome::Shared),
+                Work::Unshare { recipe, .. } => flow.unshare(&recipe).await.map(Outcome::Unshared),
+                Work::Nothing(why) => Ok(Outcome::Nothing(why)),
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    let abort = task.abort_handle();
+    match tokio::time::timeout_at(deadline.instant().into(), task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join)) if join.is_panic() => {
+            let payload = join.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Panicked(msg))
+        }
+        Ok(Err(join)) => Err(Error::Panicked(join.to_string())),
+        Err(_) => {
+            abort.abort();
+            Err(Error::Deadline("waiting for an AWS call that did not answer"))
+        }
+    }
+}
+
+/// The answer for CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub success: bool,
+    pub reason: String,
+    pub physical_id: String,
+    pub data: BTreeMap<&'static str, String>,
+}
+
+impl Reply {
+    fn status(&self) -> &'static str {
+        if self.success { "SUCCESS" } else { "FAILED" }
+    }
+}
+
+/// Pure: the response for an outcome. A failed rollback Delete still succeeds (it undid what it
+/// could, and a stuck rollback helps nobody); any other failure is FAILED with an ID that keeps
+/// CloudFormation's follow-up Delete safe: a no-op when nothing changed, an undo when it did.
+pub fn response_for(plan: &Plan, outcome: &Result<Outcome, Error>, changed: bool, logs: &str) -> Reply {
+    let about = plan.recipe.as_deref().unwrap_or("the request");
+    let ok = |reason: String, data: BTreeMap<&'static str, String>| Reply {
+        success: true,
+        reason,
+        physical_id: plan.id_on_success.clone(),
+        data,
+    };
+    match outcome {
+        Ok(Outcome::Shared(s)) => ok(
+            if s.changes.is_empty() {
+                format!(
+                    "{about} was already shared by the organization standard through {}",
+                    s.share_arn
+                )
+            } else {
+                format!(
+                    "{about} is shared by the organization standard through {} ({})",
+                    s.share_arn,
+                    s.changes.join(", ")
+                )
+            },
+            BTreeMap::from([
+                ("ImageRecipeArn", plan.id_on_success.clone()),
+                ("ResourceShareArn", s.share_arn.clone()),
+            ]),
+        ),
+        Ok(Outcome::Unshared(u)) => {
+            let mut reason = format!("{about} unshared; deleted {} share(s)", u.deleted.len());
+            if !u.left.is_empty() {
+                reason.push_str(&format!("; left alone: {}", u.left.join("; ")));
+            }
+            ok(reason, BTreeMap::new())
+        }
+        Ok(Outcome::Nothing(why)) => ok(format!("nothing to do: {why}"), BTreeMap::new()),
+        Err(e) if matches!(plan.work, Ok(Work::Unshare { best_effort: true, .. })) => Reply {
+            success: true,
+            reason: format!("rollback of {about} undid what it could; not undone: {e}. {logs}"),
+            physical_id: plan.id_on_failure.clone(),
+            data: BTreeMap::new(),
+        },
+        Err(e) => Reply {
+            success: false,
+            reason: format!(
+                "{} of Custom::ImageRecipeShare failed for {about}: {e}. Details: {logs}",
+                plan.kind
+            ),
+            physical_id: if changed {
+                plan.id_on_failure_changed.clone()
+            } else {
+                plan.id_on_failure.clone()
+            },
+            data: BTreeMap::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arn::ImageRecipeArn;
+
+    const R: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0";
+
+    fn plan_for(work: Work) -> Plan {
+        Plan {
+            kind: "Create",
+            work: Ok(work),
+            recipe: Some(R.into()),
+            id_on_success: R.into(),
+            id_on_failure: "recipe-share:nothing-shared:1".into(),
+            id_on_failure_changed: format!("recipe-share:rollback:{R}"),
+        }
+    }
+
+    #[test]
+    fn response_table() {
+        let recipe = ImageRecipeArn::parse(R).unwrap();
+        let share = Work::Share(recipe.clone());
+        let shared = Ok(Outcome::Shared(Shared {
+            share_arn: "arn:share".into(),
+            changes: vec!["policy-written"],
+        }));
+        let r = response_for(&plan_for(share.clone()), &shared, true, "logs");
+        assert!(r.success);
+        assert_eq!(r.physical_id, R);
+        assert_eq!(r.data["ResourceShareArn"], "arn:share");
+        assert_eq!(r.data["ImageRecipeArn"], R);
+
+        let failed: Result<Outcome, Error> = Err(Error::Deadline("wait-standard"));
+        let r = response_for(&plan_for(share.clone()), &failed, false, "group g stream s");
+        assert!(!r.success);
+        assert_eq!(r.physical_id, "recipe-share:nothing-shared:1");
+        assert!(
+            r.reason.contains(R) && r.reason.contains("wait-standard") && r.reason.contains("stream s"),
+            "{}",
+            r.reason
+        );
+        let r = response_for(&plan_for(share), &failed, true, "logs");
+        assert_eq!(r.physical_id, format!("recipe-share:rollback:{R}"));
+
+        let rollback = Work::Unshare {
+            recipe: recipe.clone(),
+            best_effort: true,
+        };
+        let r = response_for(&plan_for(rollback), &failed, true, "logs");
+        assert!(r.success, "a rollback Delete always succeeds");
+        let delete = Work::Unshare {
+            recipe,
+            best_effort: false,
+        };
+        assert!(!response_for(&plan_for(delete), &failed, true, "logs").success);
+        let nothing = response_for(&plan_for(Work::Nothing("x")), &Ok(Outcome::Nothing("x")), false, "logs");
+        assert!(nothing.success);
+    }
+
+    #[test]
+    fn describe_never_shows_values() {
+        let d = describe(&json!({"secret": "https://b.s3.amazonaws.com/?X-Amz-Signature=abc", "n": 1}));
+        assert!(d.contains("secret") && !d.contains("Signature"), "{d}");
+        assert_eq!(describe(&json!("x")), "a JSON string");
+        assert_eq!(describe(&json!([1])), "a JSON array");
+    }
+
+    #[test]
+    fn reserve_is_bounded() {
+        assert_eq!(respond_reserve(Duration::from_secs(1)), Duration::from_millis(400));
+        assert_eq!(respond_reserve(Duration::from_secs(10)), Duration::from_secs(2));
+        assert_eq!(respond_reserve(Duration::from_secs(900)), Duration::from_secs(4));
+    }
+}

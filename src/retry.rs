@@ -1,0 +1,123 @@
+//! Deadlines and jittered backoff: every wait and retry in the function is bounded by one of these.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A point in time after which no more work may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// The deadline `d` from now.
+    pub fn after(d: Duration) -> Self {
+        Deadline(Instant::now() + d)
+    }
+
+    /// Converts Lambda's epoch-milliseconds deadline into a monotonic one.
+    pub fn from_epoch_ms(deadline_ms: u64) -> Self {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_past(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// A deadline `d` earlier than this one.
+    pub fn earlier_by(&self, d: Duration) -> Self {
+        Deadline(self.0.checked_sub(d).unwrap_or_else(|| self.0.min(Instant::now())))
+    }
+
+    /// The monotonic instant, for `tokio::time::timeout_at`.
+    pub fn instant(&self) -> Instant {
+        self.0
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random, so waits spread out
+/// across concurrent invocations but never collapse to zero.
+pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
+    let step = base.saturating_mul(1u32 << attempt.min(16)).min(cap);
+    let half = step / 2;
+    half + half.mul_f64(random_unit())
+}
+
+/// Sleeps for `d`, or until shortly before the deadline; false when no time is left to try again.
+pub async fn pause(deadline: &Deadline, d: Duration) -> bool {
+    let left = deadline.remaining();
+    if left <= d {
+        return false;
+    }
+    tokio::time::sleep(d).await;
+    true
+}
+
+/// A uniform number in [0, 1) from a per-process xorshift; jitter needs spread, not secrecy.
+fn random_unit() -> f64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+            | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_never_zero() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(2);
+        for (attempt, lo, hi) in [
+            (0, 50, 100),
+            (1, 100, 200),
+            (3, 400, 800),
+            (10, 1000, 2000),
+            (40, 1000, 2000),
+        ] {
+            for _ in 0..50 {
+                let d = backoff(base, attempt, cap).as_millis() as u64;
+                assert!((lo..=hi).contains(&d), "attempt {attempt}: {d}ms not in {lo}..={hi}");
+            }
+        }
+    }
+
+    #[test]
+    fn deadlines() {
+        let d = Deadline::after(Duration::from_secs(10));
+        assert!(d.remaining() > Duration::from_secs(9));
+        let e = d.earlier_by(Duration::from_secs(4));
+        assert!(e.remaining() <= Duration::from_secs(6) && e.remaining() > Duration::from_secs(5));
+        assert!(d.earlier_by(Duration::from_secs(60)).is_past());
+        assert!(Deadline::from_epoch_ms(0).is_past());
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 3000;
+        let r = Deadline::from_epoch_ms(ms).remaining();
+        assert!(r > Duration::from_millis(2500) && r <= Duration::from_millis(3000));
+    }
+
+    #[tokio::test]
+    async fn pause_refuses_to_sleep_past_the_deadline() {
+        let d = Deadline::after(Duration::from_millis(50));
+        assert!(!pause(&d, Duration::from_millis(100)).await);
+        assert!(pause(&d, Duration::from_millis(10)).await);
+    }
+}
