@@ -19,6 +19,18 @@ impl AwsFailure {
         self.code.as_deref() == Some(code)
     }
 
+    /// A modeled client error (4xx): the service refused, so the call changed nothing. Server
+    /// errors and transport failures may have taken effect before the answer was lost.
+    pub fn is_definite_refusal(&self) -> bool {
+        match self.code.as_deref() {
+            None => false,
+            Some(code) => !matches!(
+                code,
+                "ServiceException" | "ServiceUnavailableException" | "ServerInternalException" | "InternalFailure"
+            ),
+        }
+    }
+
     /// Throttling that the SDK's standard retry policy leaves to us (Image Builder's 429 is not in
     /// the SDK's throttling list; RAM's is, but a few more tries inside the deadline cost nothing).
     pub fn is_throttling(&self) -> bool {

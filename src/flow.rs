@@ -220,8 +220,15 @@ impl Flow<'_> {
         let desired = policy::standard_policy(recipe, &self.config.principals.accounts);
         // Raised before the call: once the request is sent the recipe may have changed, even if the
         // answer never arrives, and a failed Create must then leave CloudFormation a way to undo it.
-        self.changed.store(true, Ordering::SeqCst);
-        match self.call(|| self.aws.put_recipe_policy(r, &desired)).await {
+        let before = self.changed.swap(true, Ordering::SeqCst);
+        let result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+        if let Err(Error::Aws(f)) = &result
+            && f.is_definite_refusal()
+        {
+            // The service answered no: nothing was written, so a rollback has nothing to undo.
+            self.changed.store(before, Ordering::SeqCst);
+        }
+        match result {
             Err(Error::Aws(f)) if f.is("ResourceNotFoundException") => Err(Error::RecipeNotFound(r.to_string())),
             other => other,
         }
@@ -289,7 +296,7 @@ impl Flow<'_> {
                 PromoteReaction::WaitAndRetry => {
                     if !pause(
                         &self.deadline,
-                        backoff(Duration::from_millis(250), attempt, Duration::from_secs(2)),
+                        backoff(Duration::from_millis(250), attempt, Duration::from_secs(1)),
                     )
                     .await
                     {
@@ -309,7 +316,7 @@ impl Flow<'_> {
                     }
                     if !pause(
                         &self.deadline,
-                        backoff(Duration::from_millis(250), attempt, Duration::from_secs(2)),
+                        backoff(Duration::from_millis(250), attempt, Duration::from_secs(1)),
                     )
                     .await
                     {

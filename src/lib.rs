@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod handler;
+pub mod local;
 pub mod logging;
 pub mod policy;
 pub mod response_url;

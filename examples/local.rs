@@ -1,0 +1,133 @@
+//! Runs the real handler end to end on this machine: the project's stand-in plays Image Builder, RAM
+//! and the CloudFormation response URL on 127.0.0.1, and the result is printed.
+//!
+//! `cargo run --example local -- events/cfn-create.json` (any file from `events/`). Set
+//! `SHARE_PRINCIPALS` to try other principals, `RUST_LOG=info` to see the function's JSON logs.
+
+use lambda_runtime::{Context, LambdaEvent};
+use recipe_share::config::Config;
+use recipe_share::{App, arn::ImageRecipeArn};
+use recipe_share_standin::{Options, StandIn};
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The embedded default organization standard for local runs.
+const DEFAULT_PRINCIPALS: &str = "111122223333,444455556666";
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:recipe-share";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        recipe_share::logging::init();
+    }
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "events/cfn-create.json".into());
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)?;
+    let standin = StandIn::start(Options::default());
+    let principals = std::env::var("SHARE_PRINCIPALS").unwrap_or_else(|_| DEFAULT_PRINCIPALS.into());
+    let prefix = standin.response_prefix();
+    let config = Config::load(|name| match name {
+        "SHARE_PRINCIPALS" => Some(principals.clone()),
+        "EXTRA_RESPONSE_URL_PREFIX" => Some(prefix.clone()),
+        other => std::env::var(other).ok(),
+    });
+    let app = App::new(
+        &recipe_share::local::sdk_config(&standin.url(), "us-east-1").await,
+        config,
+    );
+
+    // The recipes the event names exist in the stand-in; for Update and Delete the resource was
+    // created earlier, so it is shared first, the way CloudFormation would have done.
+    let recipes: Vec<String> = [
+        &event["ResourceProperties"]["ImageRecipeArn"],
+        &event["OldResourceProperties"]["ImageRecipeArn"],
+        &event["PhysicalResourceId"],
+    ]
+    .iter()
+    .filter_map(|v| v.as_str())
+    .map(|s| s.strip_prefix("recipe-share:rollback:").unwrap_or(s).to_string())
+    .filter(|s| ImageRecipeArn::parse(s).is_ok())
+    .collect();
+    for r in &recipes {
+        standin.add_recipe(r);
+    }
+    if let Some(existing) = event["PhysicalResourceId"]
+        .as_str()
+        .filter(|id| ImageRecipeArn::parse(id).is_ok())
+    {
+        let setup = json!({
+            "RequestType": "Create", "ResponseURL": standin.response_url("setup"), "StackId": event["StackId"],
+            "RequestId": "local-setup", "LogicalResourceId": event["LogicalResourceId"],
+            "ResourceType": "Custom::ImageRecipeShare", "ResourceProperties": {"ImageRecipeArn": existing},
+        });
+        invoke(&app, setup).await?;
+        println!("setup: {existing} was shared first, as an earlier Create would have done\n");
+    }
+
+    event["ResponseURL"] = json!(standin.response_url("local"));
+    let calls_before = standin.calls().len();
+    let result = invoke(&app, event).await;
+    let sent: Vec<_> = standin
+        .responses()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/local"))
+        .collect();
+    println!(
+        "== What CloudFormation received ({} PUT{}) ==",
+        sent.len(),
+        if sent.len() == 1 { "" } else { "s" }
+    );
+    for r in &sent {
+        println!(
+            "Content-Type: {:?}  Content-Length: {:?}",
+            r.content_type.as_deref().unwrap_or("<none>"),
+            r.content_length
+        );
+        println!(
+            "{}",
+            serde_json::to_string_pretty(r.json.as_ref().unwrap_or(&Value::Null))?
+        );
+    }
+    println!(
+        "\n== Invocation result ==\n{}",
+        match &result {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    );
+    let ops: Vec<String> = standin.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.op != "CfnResponse")
+        .map(|c| c.op.clone())
+        .collect();
+    println!("\n== AWS calls made ({}) ==\n{}", ops.len(), ops.join("\n"));
+    let snap = standin.snapshot();
+    println!("\n== Resulting state ==");
+    for r in &recipes {
+        println!("recipe {r}");
+        println!("  policy: {}", snap.policy_of(r).unwrap_or("<none>"));
+        let shares = snap.shares_of(r);
+        if shares.is_empty() {
+            println!("  shares: none");
+        }
+        for s in shares {
+            println!(
+                "  share {} featureSet={} status={} principals={:?}",
+                s.arn, s.feature_set, s.status, s.principals
+            );
+            println!("        permission {}", s.permission_arn);
+        }
+    }
+    println!("customer-managed permissions: {}", snap.customer_permissions());
+    result.map(|_| ()).map_err(Into::into)
+}
+
+async fn invoke(app: &std::sync::Arc<App>, event: Value) -> Result<Value, recipe_share::Error> {
+    let mut ctx = Context::default();
+    ctx.request_id = "local-invocation".into();
+    ctx.invoked_function_arn = FUNCTION_ARN.into();
+    ctx.deadline =
+        (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(60)).as_millis() as u64;
+    recipe_share::handle(app.clone(), LambdaEvent::new(event, ctx)).await
+}

@@ -1,0 +1,425 @@
+//! Local loopback stand-in for EC2 Image Builder, AWS RAM and a CloudFormation response URL,
+//! used by the recipe-share tests so they never reach AWS.
+//!
+//! [`StandIn::start`] serves, on `127.0.0.1`, the restJson1 operations listed in [`ROUTES`]
+//! (wire-compatible with `aws-sdk-imagebuilder` / `aws-sdk-ram`: point `AWS_ENDPOINT_URL` at
+//! [`StandIn::url`], use any fake credentials) and `PUT /cfn-response/...`, the pre-signed S3
+//! URL CloudFormation would give a custom resource ([`StandIn::response_url`]). It models one
+//! account in one Region: recipes, their resource policies, the RAM shares and managed
+//! permissions those policies create, and the CREATED_FROM_POLICY → STANDARD promotion. Faults
+//! (throttling, 5xx, arbitrary errors, latency, hangs, resets) can be injected per operation,
+//! and every request is recorded. [`runtime_api`] emulates the Lambda Runtime API.
+//!
+//! # Modeled choices where AWS documents nothing
+//!
+//! Tests against the stand-in check the Lambda against these choices, not against AWS; each
+//! should be confirmed once in a real account.
+//!
+//! - **Policy validation** (PutImageRecipePolicy, `InvalidParameterValueException`): JSON with
+//!   `Version` `2012-10-17` and exactly one statement (object or one-element list) with only
+//!   `Sid`/`Effect`/`Principal`/`Action`/`Resource`; `Effect` `Allow`; `Principal` exactly
+//!   `{"AWS": ...}` with 12-digit account ids or `arn:<partition>:iam::<account>:root` (no `*`,
+//!   no roles, no org/OU); `Action` `imagebuilder:<Letters or *>` (string or list, compared
+//!   case-sensitively); `Resource` exactly the recipe ARN; no `Condition`. The text is stored
+//!   verbatim and GetImageRecipePolicy returns it unchanged, also after promotion.
+//! - **GetImageRecipePolicy on a recipe without a policy** → `ResourceNotFoundException` (404).
+//!   **GetImageRecipe on a missing recipe** → `ResourceNotFoundException` too, although the
+//!   model does not list it on that operation. A malformed ARN → `InvalidRequestException` on
+//!   the Get operations, `InvalidParameterValueException` on Put.
+//! - **Put on a recipe already in an ACTIVE share** (any featureSet) replaces that share's
+//!   principals with the policy's accounts instead of creating a second share; a share still
+//!   CREATED_FROM_POLICY also follows the new actions, a promoted one keeps its permission.
+//! - **Share created from a policy**: name `PolicyShare-<n>`, ARN
+//!   `arn:<p>:ram:<region>:<account>:resource-share/<uuid>`, `allowExternalPrincipals` true,
+//!   principals = the policy's account ids. Invisible to every RAM operation (including
+//!   Promote, which then answers `UnknownResourceException`) until
+//!   [`Options::share_visible_after`] has passed.
+//! - **Permission of that share**: a managed permission with the same sorted, deduplicated
+//!   actions (customer managed STANDARD ones first; the AWS-managed default only with
+//!   [`Options::aws_managed_permission_matches`]), else an existing CREATED_FROM_POLICY
+//!   permission with those actions, else a new one named `CreatedFromPolicy-<n>-<hex>` with
+//!   ARN `arn:<p>:ram:<region>:<account>:permission/<name>`, `permissionType`
+//!   `CUSTOMER_MANAGED`, featureSet `CREATED_FROM_POLICY`. CREATED_FROM_POLICY permissions do
+//!   not count against the 10-per-resource-type quota, are left out of ListPermissions (they
+//!   are not attachable) but shown by ListResourceSharePermissions; every permission reports
+//!   `status` `ATTACHABLE`, version `"1"`.
+//! - **AWSRAMDefaultPermissionImageBuilderImageRecipe** is assumed to carry exactly
+//!   `imagebuilder:GetImageRecipe` + `imagebuilder:ListImageRecipes` (AWS does not publish it).
+//! - **PromoteResourceShareCreatedFromPolicy** on a share not ACTIVE CREATED_FROM_POLICY (also
+//!   a second call while PROMOTING_TO_STANDARD) → `InvalidStateTransitionException`. Promotion
+//!   takes [`Options::promotion_time`]; only then does the share get the managed permission and
+//!   the unused CREATED_FROM_POLICY permission disappear.
+//! - **PromotePermissionCreatedFromPolicy**: the name must be 1–36 letters, digits, `-`, `_`
+//!   (CreatePermission's rule); a name already used by a customer managed permission and the
+//!   11th customer managed permission for `imagebuilder:ImageRecipe` both answer
+//!   `InvalidParameterException` (the model lists neither `PermissionAlreadyExistsException`
+//!   nor `PermissionLimitExceededException` on this operation; real RAM may send those codes
+//!   unmodeled). The clientToken is checked first: same token + same `permissionArn`/`name` →
+//!   the first answer again (even after the source permission was deleted by a promotion);
+//!   same token + different parameters → `IdempotentParameterMismatchException` (not in the
+//!   operation's modeled error list either). Tokens are per operation.
+//! - **Associate/DisassociateResourceShare**: only on ACTIVE STANDARD shares, else
+//!   `OperationNotPermittedException`; org/OU ARNs when [`Options::org_sharing_enabled`] is
+//!   false → `OperationNotPermittedException`; the response rows say `ASSOCIATING` /
+//!   `DISASSOCIATING` but the change is immediate; disassociating something not associated is
+//!   a no-op; a disassociated principal disappears from GetResourceShareAssociations (no
+//!   `DISASSOCIATED` rows); a recipe taken out of its last ACTIVE share loses its policy. The
+//!   policy text is not rewritten when principals change.
+//! - **DeleteResourceShare**: STANDARD → status `DELETED` (still listed by GetResourceShares,
+//!   its associations reported `DISASSOCIATED`) and each recipe in no other ACTIVE share loses
+//!   its policy; CREATED_FROM_POLICY / PROMOTING_TO_STANDARD → `OperationNotPermittedException`;
+//!   already DELETED → success `{returnValue: true}`.
+//! - **Missing required member** on any RAM operation → `MissingRequiredParameterException`
+//!   (modeled on only some operations, see [`UNMODELED_ON_OP`]); bad enum values,
+//!   `maxResults` outside 1–500 or wrong JSON types → `InvalidParameterException`; ARNs of the
+//!   wrong shape → `MalformedArnException`; ARNs of unknown shares in a GetResourceShares or
+//!   ListResources filter match nothing (no error). `resourceOwner` `OTHER-ACCOUNTS` lists
+//!   nothing (one account is modeled); ListResources `resourceType` compares
+//!   case-insensitively and a value without `:` → `InvalidResourceTypeException`.
+//! - **Unsigned requests** (no `Authorization: AWS4-HMAC-SHA256...`) → 403
+//!   `ForbiddenException` for Image Builder, `MissingAuthenticationTokenException` for RAM (RAM
+//!   models no 403 error). **Unknown path/method** → 404 `UnknownOperationException`.
+//! - **Faults**: `ServerError` with a status other than 500/503 sends that status with no error
+//!   shape, like a load balancer; `Throttle` codes are sent on every operation although RAM
+//!   models `ThrottlingException` only on share mutations.
+
+mod http;
+mod model;
+mod paging;
+mod policy;
+mod routes;
+pub mod runtime_api;
+mod service;
+mod util;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::http::{Handler, ServerHandle, spawn_server};
+use crate::service::{CFN_PREFIX, Shared};
+
+pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
+pub use crate::routes::{COMMON_ERRORS, ERRORS, ROUTES, Route, UNMODELED_ON_OP};
+
+/// How the stand-in behaves. `Options::default()` is the plain, fast, happy-path setup.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The one account modeled; owner of recipes, shares and customer permissions.
+    pub account: String,
+    pub region: String,
+    pub partition: String,
+    /// Port to bind on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Delay before a share created by a policy appears to RAM operations.
+    pub share_visible_after: Duration,
+    /// How long a share stays PROMOTING_TO_STANDARD.
+    pub promotion_time: Duration,
+    /// Whether the AWS-managed default permission counts as a match for a policy with the same
+    /// actions (undocumented in AWS).
+    pub aws_managed_permission_matches: bool,
+    /// Max items per page of list operations when `maxResults` is absent or larger.
+    pub page_size: usize,
+    /// When true, every listing first answers an empty page that carries a `nextToken`.
+    pub empty_pages: bool,
+    /// Whether RAM sharing with AWS Organizations is enabled (org/OU principals allowed).
+    pub org_sharing_enabled: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            port: 0,
+            share_visible_after: Duration::ZERO,
+            promotion_time: Duration::from_millis(50),
+            aws_managed_permission_matches: false,
+            page_size: 100,
+            empty_pages: false,
+            org_sharing_enabled: true,
+        }
+    }
+}
+
+/// A fault injected into one operation with [`StandIn::fault`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 429: `CallRateLimitExceededException` on Image Builder operations, `ThrottlingException`
+    /// on RAM operations, a bare 429 on `CfnResponse`.
+    Throttle { times: u32 },
+    /// 500 → `ServiceException` (Image Builder) / `ServerInternalException` (RAM); 503 →
+    /// `ServiceUnavailableException`; other statuses, and all on `CfnResponse`: bare status.
+    ServerError { times: u32, status: u16 },
+    /// Any status with any error code (`x-amzn-ErrorType`) and message; on `CfnResponse` an S3
+    /// XML error body.
+    Error {
+        times: u32,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Added before every call of the operation from now on (the latest one set wins).
+    Latency(Duration),
+    /// Read the request and never answer, until the stand-in is dropped (at most 10 minutes).
+    Hang { times: u32 },
+    /// Close the connection without answering.
+    Reset { times: u32 },
+}
+
+/// One request received, in arrival order.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// botocore operation name, `"CfnResponse"`, or `"UnknownOperation"`.
+    pub op: String,
+    pub method: String,
+    /// Path as sent, without the query.
+    pub path: String,
+    /// URL-decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// The JSON body; Null if empty; a JSON string holding the text if it was not JSON.
+    pub body: serde_json::Value,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Call {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter (first occurrence).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One PUT to the CloudFormation response URL.
+#[derive(Debug, Clone)]
+pub struct CfnResponse {
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string, still encoded, without `?`.
+    pub query: String,
+    /// The Content-Type header as received; None if absent, `Some("")` if sent empty.
+    pub content_type: Option<String>,
+    /// The Content-Length header as received; None if absent (e.g. chunked).
+    pub content_length: Option<usize>,
+    pub body: Vec<u8>,
+    /// The body parsed as JSON, if it is JSON.
+    pub json: Option<serde_json::Value>,
+    /// Status answered (0 for an injected hang or reset).
+    pub status_sent: u16,
+}
+
+/// The modeled state at one moment (see [`StandIn::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub recipes: Vec<RecipeState>,
+    /// All shares, including DELETED ones and ones not yet visible to RAM operations.
+    pub shares: Vec<ShareState>,
+    /// All permissions: the AWS-managed default, customer managed and CREATED_FROM_POLICY ones.
+    pub permissions: Vec<PermissionState>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecipeState {
+    pub arn: String,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShareState {
+    pub arn: String,
+    pub name: String,
+    /// CREATED_FROM_POLICY | PROMOTING_TO_STANDARD | STANDARD
+    pub feature_set: String,
+    /// ACTIVE | DELETED
+    pub status: String,
+    pub resources: Vec<String>,
+    pub principals: Vec<String>,
+    pub permission_arn: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PermissionState {
+    pub arn: String,
+    pub name: String,
+    /// AWS_MANAGED | CUSTOMER_MANAGED
+    pub permission_type: String,
+    pub feature_set: String,
+    pub resource_type: String,
+    /// Sorted, deduplicated.
+    pub actions: Vec<String>,
+}
+
+impl Snapshot {
+    /// ACTIVE shares holding `recipe`.
+    pub fn shares_of(&self, recipe: &str) -> Vec<&ShareState> {
+        self.shares
+            .iter()
+            .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == recipe))
+            .collect()
+    }
+
+    pub fn policy_of(&self, recipe: &str) -> Option<&str> {
+        self.recipes
+            .iter()
+            .find(|r| r.arn == recipe)
+            .and_then(|r| r.policy.as_deref())
+    }
+
+    /// Customer managed permissions in STANDARD featureSet (the ones counted against RAM's
+    /// quota; CREATED_FROM_POLICY permissions are not counted).
+    pub fn customer_permissions(&self) -> usize {
+        self.permissions
+            .iter()
+            .filter(|p| p.permission_type == "CUSTOMER_MANAGED" && p.feature_set == "STANDARD")
+            .count()
+    }
+
+    pub fn share(&self, arn: &str) -> Option<&ShareState> {
+        self.shares.iter().find(|s| s.arn == arn)
+    }
+
+    pub fn permission(&self, arn: &str) -> Option<&PermissionState> {
+        self.permissions.iter().find(|p| p.arn == arn)
+    }
+}
+
+/// A running stand-in. It serves on its own thread with its own tokio runtime; dropping it
+/// shuts the server down, which also closes connections held by [`Fault::Hang`].
+pub struct StandIn {
+    shared: Arc<Shared>,
+    secret: String,
+    // Declared last so it drops last; dropping it stops the server thread.
+    server: ServerHandle,
+}
+
+impl StandIn {
+    /// Binds `127.0.0.1:opts.port` and starts serving. Panics if the port cannot be bound.
+    pub fn start(opts: Options) -> StandIn {
+        let shared = Arc::new(Shared::new(opts.clone()));
+        let for_server = shared.clone();
+        let handler: Handler = Arc::new(move |req| {
+            let sh = for_server.clone();
+            Box::pin(service::handle(sh, req))
+        });
+        let server = spawn_server("recipe-share-standin", opts.port, handler);
+        let secret = shared.lock().rng.hex(64);
+        StandIn { shared, secret, server }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.shared.opts
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for `AWS_ENDPOINT_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// `http://127.0.0.1:PORT/cfn-response/`
+    pub fn response_prefix(&self) -> String {
+        format!("{}{CFN_PREFIX}", self.url())
+    }
+
+    /// A response URL shaped like CloudFormation's pre-signed S3 URL. The signature is this
+    /// stand-in's secret, so tests can check that it never shows up in logs.
+    pub fn response_url(&self, name: &str) -> String {
+        format!(
+            "{}{name}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=7200&X-Amz-Signature={}",
+            self.response_prefix(),
+            self.secret
+        )
+    }
+
+    /// The `X-Amz-Signature` value used in [`StandIn::response_url`].
+    pub fn response_secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Adds an image recipe (no policy). Any string is accepted as ARN.
+    pub fn add_recipe(&self, arn: &str) {
+        self.shared.lock().state.add_recipe(arn);
+    }
+
+    /// Deletes a recipe and takes it out of every share.
+    pub fn remove_recipe(&self, arn: &str) {
+        self.shared.lock().state.remove_recipe(arn);
+    }
+
+    /// As if PutImageRecipePolicy had been called by someone else, with the same RAM side
+    /// effects. Adds the recipe if missing; panics if the policy would be rejected.
+    pub fn set_policy(&self, arn: &str, policy: &str) {
+        let mut inner = self.shared.lock();
+        let now = Instant::now();
+        inner.state.tick(now);
+        inner.state.add_recipe(arn);
+        if let Err(e) = inner.state.apply_policy(arn, policy, now) {
+            drop(inner);
+            panic!("StandIn::set_policy({arn}): policy rejected: {e}");
+        }
+    }
+
+    /// Injects a fault into `op` (a botocore operation name or `"CfnResponse"`). Counted
+    /// faults queue up in order; [`Fault::Latency`] applies to every later call.
+    pub fn fault(&self, op: &str, fault: Fault) {
+        let mut inner = self.shared.lock();
+        match fault {
+            Fault::Latency(d) => {
+                inner.latency.insert(op.to_string(), d);
+            }
+            f => inner.faults.entry(op.to_string()).or_default().push_back(f),
+        }
+    }
+
+    /// Removes every queued fault and latency.
+    pub fn clear_faults(&self) {
+        let mut inner = self.shared.lock();
+        inner.faults.clear();
+        inner.latency.clear();
+    }
+
+    /// Every request received, in order, including faulted and unknown ones.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.lock().calls.clone()
+    }
+
+    pub fn call_count(&self, op: &str) -> usize {
+        self.shared.lock().calls.iter().filter(|c| c.op == op).count()
+    }
+
+    /// Every PUT to the response URL, including ones answered with an injected fault.
+    pub fn responses(&self) -> Vec<CfnResponse> {
+        self.shared.lock().responses.clone()
+    }
+
+    /// Blocks until at least `n` responses are recorded or `timeout` passes; returns them all.
+    pub fn wait_responses(&self, n: usize, timeout: Duration) -> Vec<CfnResponse> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.shared.lock();
+        // Bounded by the deadline: each wait ends by notification or timeout.
+        while inner.responses.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            inner = self
+                .shared
+                .responses_changed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        inner.responses.clone()
+    }
+
+    /// The current modeled state (finished promotions applied).
+    pub fn snapshot(&self) -> Snapshot {
+        let mut inner = self.shared.lock();
+        inner.state.tick(Instant::now());
+        inner.state.snapshot()
+    }
+}

@@ -1,0 +1,1088 @@
+//! The modeled state of one account in one Region: image recipes and their resource policies,
+//! the RAM resource shares those policies create, and RAM managed permissions; plus the
+//! operations that read and change them. Everything here is synchronous and works on a
+//! `now: Instant` passed in, so the time-driven parts (shares becoming visible, promotion
+//! finishing) are evaluated lazily by [`State::tick`] on every request instead of by background
+//! timers. Where AWS documents no behaviour, the choice made is written next to the code and
+//! summed up on [`StandIn`](crate::StandIn).
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::paging::paged;
+use crate::policy::{PrincipalKind, is_image_recipe_arn, is_ram_arn, parse_policy, principal_kind, split_arn};
+use crate::util::{Rng, epoch_seconds, iso8601};
+use crate::{Options, PermissionState, RecipeState, ShareState, Snapshot};
+
+/// The RAM resource type of an image recipe.
+pub const RESOURCE_TYPE: &str = "imagebuilder:ImageRecipe";
+/// Name of the AWS-managed default permission for image recipes.
+pub const DEFAULT_PERMISSION_NAME: &str = "AWSRAMDefaultPermissionImageBuilderImageRecipe";
+/// Actions of the AWS-managed default permission. Not published by AWS (read it with
+/// GetPermission in a real account); these are the actions of AWS's own policy examples.
+pub const DEFAULT_PERMISSION_ACTIONS: [&str; 2] = ["imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes"];
+/// RAM's default quota of customer managed permissions per resource type.
+pub const PERMISSION_QUOTA: usize = 10;
+/// The model's `ResourcePolicyDocument` length limits.
+const POLICY_MAX_LEN: usize = 30_000;
+
+pub(crate) const CREATED_FROM_POLICY: &str = "CREATED_FROM_POLICY";
+pub(crate) const PROMOTING_TO_STANDARD: &str = "PROMOTING_TO_STANDARD";
+pub(crate) const STANDARD: &str = "STANDARD";
+pub(crate) const ACTIVE: &str = "ACTIVE";
+pub(crate) const DELETED: &str = "DELETED";
+pub(crate) const AWS_MANAGED: &str = "AWS_MANAGED";
+pub(crate) const CUSTOMER_MANAGED: &str = "CUSTOMER_MANAGED";
+
+/// A modeled error: the code (an error shape name) and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub(crate) fn invalid_parameter(message: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidParameterException", message)
+}
+
+fn missing(member: &str) -> ApiError {
+    ApiError::new(
+        "MissingRequiredParameterException",
+        format!("The required parameter {member} is missing"),
+    )
+}
+
+fn malformed(arn: &str) -> ApiError {
+    ApiError::new(
+        "MalformedArnException",
+        format!("The format of the ARN {arn} is not valid"),
+    )
+}
+
+fn unknown(what: &str, arn: &str) -> ApiError {
+    ApiError::new(
+        "UnknownResourceException",
+        format!("The {what} {arn} could not be found"),
+    )
+}
+
+/// An optional string member; any other JSON type is an invalid parameter.
+fn opt_str<'a>(input: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match input.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(invalid_parameter(format!("{key} must be a string, got {other}"))),
+    }
+}
+
+/// A required, non-empty string member (RAM).
+fn req_str<'a>(input: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    match opt_str(input, key)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(missing(key)),
+    }
+}
+
+/// An optional list of strings.
+fn opt_list(input: &Value, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match input.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid_parameter(format!("{key} must contain only strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(invalid_parameter(format!(
+            "{key} must be a list of strings, got {other}"
+        ))),
+    }
+}
+
+/// An optional enum member.
+fn opt_enum<'a>(input: &'a Value, key: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+    match opt_str(input, key)? {
+        Some(v) if !allowed.contains(&v) => Err(invalid_parameter(format!(
+            "{key} must be one of {}, got {v}",
+            allowed.join(", ")
+        ))),
+        v => Ok(v),
+    }
+}
+
+fn share_arns_filter(input: &Value) -> Result<Option<Vec<String>>, ApiError> {
+    let list = opt_list(input, "resourceShareArns")?;
+    if let Some(bad) = list.iter().flatten().find(|a| !is_ram_arn(a, "resource-share/")) {
+        return Err(malformed(bad));
+    }
+    Ok(list)
+}
+
+struct Recipe {
+    arn: String,
+    policy: Option<String>,
+    created: SystemTime,
+}
+
+#[derive(Clone)]
+struct Assoc {
+    entity: String,
+    created: SystemTime,
+}
+
+struct Share {
+    arn: String,
+    name: String,
+    feature_set: &'static str,
+    status: &'static str,
+    resources: Vec<Assoc>,
+    principals: Vec<Assoc>,
+    permission_arn: String,
+    created: SystemTime,
+    updated: SystemTime,
+    /// Before this instant the share is invisible to every RAM operation (eventual
+    /// consistency after PutImageRecipePolicy).
+    visible_at: Instant,
+    /// A running promotion: when it completes, and the managed permission it attaches.
+    promotion: Option<(Instant, String)>,
+}
+
+impl Share {
+    fn holds(&self, resource: &str) -> bool {
+        self.resources.iter().any(|r| r.entity == resource)
+    }
+}
+
+struct Permission {
+    arn: String,
+    name: String,
+    permission_type: &'static str,
+    feature_set: &'static str,
+    resource_type: String,
+    /// Sorted and deduplicated: two permissions match when these are equal.
+    actions: Vec<String>,
+    created: SystemTime,
+    is_default: bool,
+}
+
+impl Permission {
+    fn summary(&self) -> Value {
+        json!({
+            "arn": self.arn,
+            "version": "1",
+            "defaultVersion": true,
+            "name": self.name,
+            "resourceType": self.resource_type,
+            "status": "ATTACHABLE",
+            "creationTime": epoch_seconds(self.created),
+            "lastUpdatedTime": epoch_seconds(self.created),
+            "isResourceTypeDefault": self.is_default,
+            "permissionType": self.permission_type,
+            "featureSet": self.feature_set,
+            "tags": [],
+        })
+    }
+}
+
+/// What a clientToken was first used with, and the answer given.
+struct TokenUse {
+    params: Value,
+    response: Value,
+}
+
+pub(crate) struct State {
+    opts: Options,
+    recipes: Vec<Recipe>,
+    shares: Vec<Share>,
+    perms: Vec<Permission>,
+    share_seq: u32,
+    perm_seq: u32,
+    /// clientToken → first use, per operation (tokens of different operations are separate).
+    tokens: HashMap<(String, String), TokenUse>,
+    rng: Rng,
+}
+
+impl State {
+    pub(crate) fn new(opts: Options) -> State {
+        let default = Permission {
+            arn: format!("arn:{}:ram::aws:permission/{DEFAULT_PERMISSION_NAME}", opts.partition),
+            name: DEFAULT_PERMISSION_NAME.to_string(),
+            permission_type: AWS_MANAGED,
+            feature_set: STANDARD,
+            resource_type: RESOURCE_TYPE.to_string(),
+            actions: DEFAULT_PERMISSION_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            created: SystemTime::now(),
+            is_default: true,
+        };
+        State {
+            opts,
+            recipes: Vec::new(),
+            shares: Vec::new(),
+            perms: vec![default],
+            share_seq: 0,
+            perm_seq: 0,
+            tokens: HashMap::new(),
+            rng: Rng::new(),
+        }
+    }
+
+    /// Applies everything time has done since the last call: finished promotions switch the
+    /// share to STANDARD with its managed permission, and CREATED_FROM_POLICY permissions no
+    /// share uses any more are deleted (as RAM does after a promotion).
+    pub(crate) fn tick(&mut self, now: Instant) {
+        let mut changed = false;
+        for share in &mut self.shares {
+            if let Some((done_at, target)) = &share.promotion {
+                if now >= *done_at {
+                    share.feature_set = STANDARD;
+                    share.permission_arn = target.clone();
+                    share.promotion = None;
+                    share.updated = SystemTime::now();
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.gc_permissions();
+        }
+    }
+
+    fn gc_permissions(&mut self) {
+        let shares = &self.shares;
+        self.perms
+            .retain(|p| p.feature_set != CREATED_FROM_POLICY || shares.iter().any(|s| s.permission_arn == p.arn));
+    }
+
+    pub(crate) fn add_recipe(&mut self, arn: &str) {
+        if !self.recipes.iter().any(|r| r.arn == arn) {
+            self.recipes.push(Recipe {
+                arn: arn.to_string(),
+                policy: None,
+                created: SystemTime::now(),
+            });
+        }
+    }
+
+    /// Deletes the recipe and takes it out of every share (a test helper: real Image Builder
+    /// refuses to delete a shared recipe).
+    pub(crate) fn remove_recipe(&mut self, arn: &str) {
+        self.recipes.retain(|r| r.arn != arn);
+        for s in &mut self.shares {
+            s.resources.retain(|r| r.entity != arn);
+        }
+    }
+
+    fn recipe_mut(&mut self, arn: &str) -> Option<&mut Recipe> {
+        self.recipes.iter_mut().find(|r| r.arn == arn)
+    }
+
+    /// Stores `text` as the recipe's policy and applies RAM's side effects. The recipe must exist.
+    pub(crate) fn apply_policy(&mut self, arn: &str, text: &str, now: Instant) -> Result<(), String> {
+        let info = parse_policy(text, arn, &self.opts.partition)?;
+        let recipe = self
+            .recipe_mut(arn)
+            .ok_or_else(|| format!("The image recipe {arn} does not exist"))?;
+        // Stored verbatim: AWS does not document whether it normalizes the text.
+        recipe.policy = Some(text.to_string());
+        let sys = SystemTime::now();
+        let existing = self.shares.iter().position(|s| s.status == ACTIVE && s.holds(arn));
+        match existing {
+            Some(i) => {
+                // Undocumented: a new policy on a recipe that already has a policy share
+                // updates that share's principals instead of creating a second share.
+                let old = std::mem::take(&mut self.shares[i].principals);
+                self.shares[i].principals = info
+                    .accounts
+                    .iter()
+                    .map(|a| Assoc {
+                        entity: a.clone(),
+                        created: old.iter().find(|o| &o.entity == a).map(|o| o.created).unwrap_or(sys),
+                    })
+                    .collect();
+                self.shares[i].updated = sys;
+                // Only a share still CREATED_FROM_POLICY follows the policy's actions; once
+                // promoted its permission is managed in RAM and left alone.
+                if self.shares[i].feature_set == CREATED_FROM_POLICY {
+                    let perm = self.resolve_permission(&info.actions);
+                    self.shares[i].permission_arn = perm;
+                    self.gc_permissions();
+                }
+            }
+            None => {
+                let perm = self.resolve_permission(&info.actions);
+                self.share_seq += 1;
+                let share = Share {
+                    arn: format!(
+                        "arn:{}:ram:{}:{}:resource-share/{}",
+                        self.opts.partition,
+                        self.opts.region,
+                        self.opts.account,
+                        self.rng.uuid()
+                    ),
+                    // The real name is undocumented; do not match on it.
+                    name: format!("PolicyShare-{}", self.share_seq),
+                    feature_set: CREATED_FROM_POLICY,
+                    status: ACTIVE,
+                    resources: vec![Assoc {
+                        entity: arn.to_string(),
+                        created: sys,
+                    }],
+                    principals: info
+                        .accounts
+                        .iter()
+                        .map(|a| Assoc {
+                            entity: a.clone(),
+                            created: sys,
+                        })
+                        .collect(),
+                    permission_arn: perm,
+                    created: sys,
+                    updated: sys,
+                    visible_at: now + self.opts.share_visible_after,
+                    promotion: None,
+                };
+                self.shares.push(share);
+            }
+        }
+        Ok(())
+    }
+
+    /// A managed permission whose actions equal `actions` (customer managed first; the
+    /// AWS-managed default only when the options say it matches).
+    fn find_managed(&self, actions: &[String]) -> Option<&Permission> {
+        self.perms
+            .iter()
+            .find(|p| {
+                p.permission_type == CUSTOMER_MANAGED
+                    && p.feature_set == STANDARD
+                    && p.resource_type == RESOURCE_TYPE
+                    && p.actions == actions
+            })
+            .or_else(|| {
+                self.perms.iter().find(|p| {
+                    self.opts.aws_managed_permission_matches && p.permission_type == AWS_MANAGED && p.actions == actions
+                })
+            })
+    }
+
+    /// The permission a new policy share gets: a matching managed one, else an existing
+    /// CREATED_FROM_POLICY one with the same actions, else a new CREATED_FROM_POLICY one.
+    fn resolve_permission(&mut self, actions: &[String]) -> String {
+        if let Some(p) = self.find_managed(actions) {
+            return p.arn.clone();
+        }
+        if let Some(p) = self
+            .perms
+            .iter()
+            .find(|p| p.feature_set == CREATED_FROM_POLICY && p.actions == actions)
+        {
+            return p.arn.clone();
+        }
+        self.perm_seq += 1;
+        // Undocumented name and ARN shape; modeled as a customer managed permission in the
+        // account's Region, like the ones PromotePermissionCreatedFromPolicy makes.
+        let name = format!("CreatedFromPolicy-{}-{}", self.perm_seq, self.rng.hex(8));
+        let arn = self.permission_arn(&name);
+        self.perms.push(Permission {
+            arn: arn.clone(),
+            name,
+            permission_type: CUSTOMER_MANAGED,
+            feature_set: CREATED_FROM_POLICY,
+            resource_type: RESOURCE_TYPE.to_string(),
+            actions: actions.to_vec(),
+            created: SystemTime::now(),
+            is_default: false,
+        });
+        arn
+    }
+
+    fn permission_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:ram:{}:{}:permission/{name}",
+            self.opts.partition, self.opts.region, self.opts.account
+        )
+    }
+
+    fn perm(&self, arn: &str) -> Option<&Permission> {
+        self.perms.iter().find(|p| p.arn == arn)
+    }
+
+    /// The index of a share visible to RAM operations now.
+    fn find_share(&self, arn: &str, now: Instant) -> Result<usize, ApiError> {
+        if !is_ram_arn(arn, "resource-share/") {
+            return Err(malformed(arn));
+        }
+        self.shares
+            .iter()
+            .position(|s| s.arn == arn && now >= s.visible_at)
+            .ok_or_else(|| unknown("resource share", arn))
+    }
+
+    /// Clears the policy of each of `recipes` that no ACTIVE share holds any more: RAM removes
+    /// the sharing it wrote into the resource policy.
+    fn clear_unshared_policies(&mut self, recipes: &[String]) {
+        for arn in recipes {
+            if !self.shares.iter().any(|s| s.status == ACTIVE && s.holds(arn)) {
+                if let Some(r) = self.recipe_mut(arn) {
+                    r.policy = None;
+                }
+            }
+        }
+    }
+
+    /// Runs one AWS operation on the (already merged query + body) input.
+    pub(crate) fn call(&mut self, op: &str, input: &Value, request_id: &str, now: Instant) -> Result<Value, ApiError> {
+        self.tick(now);
+        match op {
+            "GetImageRecipePolicy" => self.get_image_recipe_policy(input, request_id),
+            "PutImageRecipePolicy" => self.put_image_recipe_policy(input, request_id, now),
+            "GetImageRecipe" => self.get_image_recipe(input, request_id),
+            "ListResources" => self.list_resources(input, now),
+            "GetResourceShares" => self.get_resource_shares(input, now),
+            "ListResourceSharePermissions" => self.list_resource_share_permissions(input, now),
+            "PromotePermissionCreatedFromPolicy" => self.promote_permission(input),
+            "ListPermissions" => self.list_permissions(input),
+            "GetResourceShareAssociations" => self.get_resource_share_associations(input, now),
+            "AssociateResourceShare" => self.associate(input, now, true),
+            "DisassociateResourceShare" => self.associate(input, now, false),
+            "PromoteResourceShareCreatedFromPolicy" => self.promote_share(input, now),
+            "DeleteResourceShare" => self.delete_share(input, now),
+            _ => Err(ApiError::new(
+                "UnknownOperationException",
+                format!("Unknown operation {op}"),
+            )),
+        }
+    }
+
+    fn paged(&self, key: &str, items: Vec<Value>, input: &Value, op: &str) -> Result<Value, ApiError> {
+        paged(key, items, input, op, self.opts.page_size, self.opts.empty_pages)
+    }
+
+    // ---- Image Builder ----
+
+    /// The recipe ARN of an Image Builder request; `code` is the op's error for a bad one.
+    fn recipe_arn<'a>(input: &'a Value, code: &'static str) -> Result<&'a str, ApiError> {
+        match input.get("imageRecipeArn").and_then(Value::as_str) {
+            Some(a) if is_image_recipe_arn(a) => Ok(a),
+            Some(a) => Err(ApiError::new(
+                code,
+                format!("The value supplied for parameter 'imageRecipeArn' is not valid: {a}"),
+            )),
+            None => Err(ApiError::new(
+                code,
+                "The required parameter 'imageRecipeArn' is missing",
+            )),
+        }
+    }
+
+    fn not_found(arn: &str) -> ApiError {
+        ApiError::new(
+            "ResourceNotFoundException",
+            format!("The resource ARN {arn} does not exist"),
+        )
+    }
+
+    fn get_image_recipe_policy(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let arn = Self::recipe_arn(input, "InvalidRequestException")?;
+        let recipe = self
+            .recipes
+            .iter()
+            .find(|r| r.arn == arn)
+            .ok_or_else(|| Self::not_found(arn))?;
+        // Undocumented: AWS does not say what a recipe without a policy returns; modeled as
+        // ResourceNotFoundException, the only "absent" error the operation models.
+        let policy = recipe.policy.as_ref().ok_or_else(|| {
+            ApiError::new(
+                "ResourceNotFoundException",
+                format!("No resource policy is attached to {arn}"),
+            )
+        })?;
+        Ok(json!({"requestId": request_id, "policy": policy}))
+    }
+
+    fn put_image_recipe_policy(&mut self, input: &Value, request_id: &str, now: Instant) -> Result<Value, ApiError> {
+        let arn = Self::recipe_arn(input, "InvalidParameterValueException")?;
+        let policy = match input.get("policy").and_then(Value::as_str) {
+            Some(p) if !p.is_empty() && p.chars().count() <= POLICY_MAX_LEN => p,
+            _ => {
+                return Err(ApiError::new(
+                    "InvalidParameterValueException",
+                    "The parameter 'policy' must be a string of 1 to 30000 characters",
+                ));
+            }
+        };
+        if !self.recipes.iter().any(|r| r.arn == arn) {
+            return Err(Self::not_found(arn));
+        }
+        self.apply_policy(arn, policy, now)
+            .map_err(|m| ApiError::new("InvalidParameterValueException", m))?;
+        Ok(json!({"requestId": request_id, "imageRecipeArn": arn}))
+    }
+
+    fn get_image_recipe(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let arn = Self::recipe_arn(input, "InvalidRequestException")?;
+        let recipe = self
+            .recipes
+            .iter()
+            .find(|r| r.arn == arn)
+            .ok_or_else(|| Self::not_found(arn))?;
+        let parts = split_arn(arn).unwrap_or_default();
+        let mut path = parts[5].split('/').skip(1);
+        let name = path.next().unwrap_or("recipe");
+        let version = path.next().unwrap_or("1.0.0");
+        let region = parts[3];
+        let p = parts[1];
+        Ok(json!({
+            "requestId": request_id,
+            "imageRecipe": {
+                "arn": recipe.arn,
+                "type": "AMI",
+                "name": name,
+                "platform": "Linux",
+                "owner": parts[4],
+                "version": version,
+                "components": [
+                    {"componentArn": format!("arn:{p}:imagebuilder:{region}:aws:component/update-linux/x.x.x")}
+                ],
+                "parentImage": format!("arn:{p}:imagebuilder:{region}:aws:image/amazon-linux-2-x86/x.x.x"),
+                "blockDeviceMappings": [],
+                "dateCreated": iso8601(recipe.created),
+                "tags": {},
+            }
+        }))
+    }
+
+    // ---- RAM ----
+
+    fn resource_owner_is_self(input: &Value) -> Result<bool, ApiError> {
+        let owner = req_str(input, "resourceOwner")?;
+        match owner {
+            "SELF" => Ok(true),
+            // The stand-in models a single account: nothing is shared with it.
+            "OTHER-ACCOUNTS" => Ok(false),
+            other => Err(invalid_parameter(format!(
+                "resourceOwner must be SELF or OTHER-ACCOUNTS, got {other}"
+            ))),
+        }
+    }
+
+    fn share_json(&self, s: &Share) -> Value {
+        json!({
+            "resourceShareArn": s.arn,
+            "name": s.name,
+            "owningAccountId": self.opts.account,
+            "allowExternalPrincipals": true,
+            "status": s.status,
+            "tags": [],
+            "creationTime": epoch_seconds(s.created),
+            "lastUpdatedTime": epoch_seconds(s.updated),
+            "featureSet": s.feature_set,
+        })
+    }
+
+    fn list_resources(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let is_self = Self::resource_owner_is_self(input)?;
+        let type_matches = match opt_str(input, "resourceType")? {
+            None => true,
+            Some(t) if t.contains(':') => t.eq_ignore_ascii_case(RESOURCE_TYPE),
+            Some(t) => {
+                return Err(ApiError::new(
+                    "InvalidResourceTypeException",
+                    format!("The specified resource type {t} is not valid"),
+                ));
+            }
+        };
+        let resource_arns = opt_list(input, "resourceArns")?;
+        if let Some(bad) = resource_arns.iter().flatten().find(|a| split_arn(a).is_none()) {
+            return Err(malformed(bad));
+        }
+        let share_arns = share_arns_filter(input)?;
+        let principal = opt_str(input, "principal")?;
+        let scope = opt_enum(input, "resourceRegionScope", &["ALL", "REGIONAL", "GLOBAL"])?;
+        let mut rows = Vec::new();
+        if is_self && type_matches && scope != Some("GLOBAL") {
+            for s in self.shares.iter().filter(|s| s.status == ACTIVE && now >= s.visible_at) {
+                if share_arns.as_ref().is_some_and(|f| !f.contains(&s.arn)) {
+                    continue;
+                }
+                if principal.is_some_and(|p| !s.principals.iter().any(|a| a.entity == p)) {
+                    continue;
+                }
+                for r in &s.resources {
+                    if resource_arns.as_ref().is_some_and(|f| !f.contains(&r.entity)) {
+                        continue;
+                    }
+                    rows.push(json!({
+                        "arn": r.entity,
+                        "type": RESOURCE_TYPE,
+                        "resourceShareArn": s.arn,
+                        "status": "AVAILABLE",
+                        "creationTime": epoch_seconds(r.created),
+                        "lastUpdatedTime": epoch_seconds(s.updated),
+                        "resourceRegionScope": "REGIONAL",
+                    }));
+                }
+            }
+        }
+        self.paged("resources", rows, input, "ListResources")
+    }
+
+    fn get_resource_shares(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let is_self = Self::resource_owner_is_self(input)?;
+        // Unknown ARNs in the filter just match nothing (whether RAM errors instead is
+        // undocumented).
+        let arns = share_arns_filter(input)?;
+        let status = opt_enum(
+            input,
+            "resourceShareStatus",
+            &["PENDING", "ACTIVE", "FAILED", "DELETING", "DELETED"],
+        )?;
+        let name = opt_str(input, "name")?;
+        let permission = opt_str(input, "permissionArn")?;
+        let mut rows = Vec::new();
+        if is_self {
+            for s in self.shares.iter().filter(|s| now >= s.visible_at) {
+                if arns.as_ref().is_some_and(|f| !f.contains(&s.arn))
+                    || status.is_some_and(|st| st != s.status)
+                    || name.is_some_and(|n| n != s.name)
+                    || permission.is_some_and(|p| p != s.permission_arn)
+                {
+                    continue;
+                }
+                rows.push(self.share_json(s));
+            }
+        }
+        self.paged("resourceShares", rows, input, "GetResourceShares")
+    }
+
+    fn list_resource_share_permissions(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let arn = req_str(input, "resourceShareArn")?;
+        let i = self.find_share(arn, now)?;
+        let rows: Vec<Value> = self
+            .perm(&self.shares[i].permission_arn)
+            .map(Permission::summary)
+            .into_iter()
+            .collect();
+        self.paged("permissions", rows, input, "ListResourceSharePermissions")
+    }
+
+    fn list_permissions(&self, input: &Value) -> Result<Value, ApiError> {
+        let resource_type = opt_str(input, "resourceType")?;
+        let kind = opt_enum(input, "permissionType", &["ALL", "AWS_MANAGED", "CUSTOMER_MANAGED"])?.unwrap_or("ALL");
+        let rows = self
+            .perms
+            .iter()
+            // CREATED_FROM_POLICY permissions are not attachable, so ListPermissions (the list
+            // of permissions one can attach) leaves them out; ListResourceSharePermissions
+            // shows them.
+            .filter(|p| p.feature_set != CREATED_FROM_POLICY)
+            .filter(|p| kind == "ALL" || p.permission_type == kind)
+            .filter(|p| resource_type.is_none_or(|t| t.eq_ignore_ascii_case(&p.resource_type)))
+            .map(Permission::summary)
+            .collect();
+        self.paged("permissions", rows, input, "ListPermissions")
+    }
+
+    fn get_resource_share_associations(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let kind = match opt_str(input, "associationType")? {
+            None | Some("") => return Err(missing("associationType")),
+            Some(k @ ("PRINCIPAL" | "RESOURCE" | "SOURCE")) => k,
+            Some(other) => {
+                return Err(invalid_parameter(format!(
+                    "associationType must be PRINCIPAL, RESOURCE or SOURCE, got {other}"
+                )));
+            }
+        };
+        let arns = share_arns_filter(input)?;
+        let resource = opt_str(input, "resourceArn")?;
+        let principal = opt_str(input, "principal")?;
+        if kind == "PRINCIPAL" && resource.is_some() {
+            return Err(invalid_parameter(
+                "resourceArn cannot be specified when associationType is PRINCIPAL",
+            ));
+        }
+        if kind == "RESOURCE" && principal.is_some() {
+            return Err(invalid_parameter(
+                "principal cannot be specified when associationType is RESOURCE",
+            ));
+        }
+        if let Some(r) = resource.filter(|r| split_arn(r).is_none()) {
+            return Err(malformed(r));
+        }
+        let status_filter = opt_enum(
+            input,
+            "associationStatus",
+            &[
+                "ASSOCIATING",
+                "ASSOCIATED",
+                "FAILED",
+                "DISASSOCIATING",
+                "DISASSOCIATED",
+                "SUSPENDED",
+                "SUSPENDING",
+                "RESTORING",
+            ],
+        )?;
+        let mut rows = Vec::new();
+        for s in self.shares.iter().filter(|s| now >= s.visible_at) {
+            if arns.as_ref().is_some_and(|f| !f.contains(&s.arn)) {
+                continue;
+            }
+            let entities = match kind {
+                "PRINCIPAL" => &s.principals,
+                "RESOURCE" => &s.resources,
+                _ => continue,
+            };
+            let status = if s.status == DELETED {
+                "DISASSOCIATED"
+            } else {
+                "ASSOCIATED"
+            };
+            if status_filter.is_some_and(|f| f != status) {
+                continue;
+            }
+            for e in entities {
+                if resource.is_some_and(|r| r != e.entity) || principal.is_some_and(|p| p != e.entity) {
+                    continue;
+                }
+                rows.push(json!({
+                    "resourceShareArn": s.arn,
+                    "resourceShareName": s.name,
+                    "associatedEntity": e.entity,
+                    "associationType": kind,
+                    "status": status,
+                    "creationTime": epoch_seconds(e.created),
+                    "lastUpdatedTime": epoch_seconds(s.updated),
+                    "external": false,
+                }));
+            }
+        }
+        self.paged("resourceShareAssociations", rows, input, "GetResourceShareAssociations")
+    }
+
+    /// Looks up a clientToken for `op`: Some(answer) to replay, an error on mismatch.
+    fn replay(&self, op: &str, token: Option<&str>, params: &Value) -> Result<Option<Value>, ApiError> {
+        let Some(token) = token else { return Ok(None) };
+        match self.tokens.get(&(op.to_string(), token.to_string())) {
+            Some(used) if &used.params == params => Ok(Some(used.response.clone())),
+            Some(_) => Err(ApiError::new(
+                "IdempotentParameterMismatchException",
+                format!("The client token {token} was already used with different parameters"),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn remember(&mut self, op: &str, token: &str, params: Value, response: &Value) {
+        self.tokens.insert(
+            (op.to_string(), token.to_string()),
+            TokenUse {
+                params,
+                response: response.clone(),
+            },
+        );
+    }
+
+    fn associate(&mut self, input: &Value, now: Instant, add: bool) -> Result<Value, ApiError> {
+        let op = if add {
+            "AssociateResourceShare"
+        } else {
+            "DisassociateResourceShare"
+        };
+        let share_arn = req_str(input, "resourceShareArn")?;
+        let principals = opt_list(input, "principals")?.unwrap_or_default();
+        let resources = opt_list(input, "resourceArns")?.unwrap_or_default();
+        if opt_list(input, "sources")?.is_some_and(|s| !s.is_empty()) {
+            return Err(invalid_parameter(
+                "sources apply only to service principals, which image recipes do not support",
+            ));
+        }
+        let token = opt_str(input, "clientToken")?;
+        let params = json!([share_arn, principals, resources]);
+        if let Some(answer) = self.replay(op, token, &params)? {
+            return Ok(answer);
+        }
+        let i = self.find_share(share_arn, now)?;
+        let share = &self.shares[i];
+        if share.feature_set != STANDARD || share.status != ACTIVE {
+            return Err(ApiError::new(
+                "OperationNotPermittedException",
+                format!(
+                    "The resource share {share_arn} ({}, {}) cannot be modified; only ACTIVE STANDARD shares can",
+                    share.feature_set, share.status
+                ),
+            ));
+        }
+        for p in &principals {
+            match principal_kind(p) {
+                Ok(PrincipalKind::Organization) if add && !self.opts.org_sharing_enabled => {
+                    return Err(ApiError::new(
+                        "OperationNotPermittedException",
+                        format!("Sharing with {p} requires sharing with AWS Organizations to be enabled"),
+                    ));
+                }
+                Ok(_) => {}
+                Err(true) => return Err(malformed(p)),
+                Err(false) => {
+                    return Err(invalid_parameter(format!("The principal {p} is not valid")));
+                }
+            }
+        }
+        for r in &resources {
+            if split_arn(r).is_none() {
+                return Err(malformed(r));
+            }
+            if add && !self.recipes.iter().any(|x| &x.arn == r) {
+                return Err(unknown("resource", r));
+            }
+        }
+        let sys = SystemTime::now();
+        let status = if add { "ASSOCIATING" } else { "DISASSOCIATING" };
+        let share = &mut self.shares[i];
+        let share_name = share.name.clone();
+        let mut rows = Vec::new();
+        let mut row = |entity: &str, kind: &str, created: SystemTime| {
+            rows.push(json!({
+                "resourceShareArn": share_arn,
+                "resourceShareName": share_name,
+                "associatedEntity": entity,
+                "associationType": kind,
+                "status": status,
+                "creationTime": epoch_seconds(created),
+                "lastUpdatedTime": epoch_seconds(sys),
+                "external": false,
+            }));
+        };
+        let mut removed_resources = Vec::new();
+        for (list, entities, kind) in [
+            (&mut share.principals, &principals, "PRINCIPAL"),
+            (&mut share.resources, &resources, "RESOURCE"),
+        ] {
+            for e in entities {
+                let pos = list.iter().position(|a| &a.entity == e);
+                match (add, pos) {
+                    (true, None) => {
+                        list.push(Assoc {
+                            entity: e.clone(),
+                            created: sys,
+                        });
+                        row(e, kind, sys);
+                    }
+                    (true, Some(p)) => row(e, kind, list[p].created),
+                    (false, Some(p)) => {
+                        let gone = list.remove(p);
+                        row(e, kind, gone.created);
+                        if kind == "RESOURCE" {
+                            removed_resources.push(e.clone());
+                        }
+                    }
+                    // Disassociating something not associated is a no-op.
+                    (false, None) => {}
+                }
+            }
+        }
+        share.updated = sys;
+        self.clear_unshared_policies(&removed_resources);
+        let token = token.map(str::to_string).unwrap_or_else(|| self.rng.uuid());
+        let response = json!({"resourceShareAssociations": rows, "clientToken": token});
+        self.remember(op, &token, params, &response);
+        Ok(response)
+    }
+
+    fn promote_share(&mut self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let arn = req_str(input, "resourceShareArn")?;
+        let i = self.find_share(arn, now)?;
+        let share = &self.shares[i];
+        if share.feature_set != CREATED_FROM_POLICY || share.status != ACTIVE {
+            return Err(ApiError::new(
+                "InvalidStateTransitionException",
+                format!(
+                    "The resource share {arn} has featureSet {} and status {}; only an ACTIVE CREATED_FROM_POLICY share can be promoted",
+                    share.feature_set, share.status
+                ),
+            ));
+        }
+        let target = match self.perm(&share.permission_arn) {
+            Some(p) if p.feature_set == CREATED_FROM_POLICY => self
+                .find_managed(&p.actions)
+                .map(|m| m.arn.clone())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "UnmatchedPolicyPermissionException",
+                        format!(
+                            "There is no managed permission that matches the permission {} of resource share {arn}; promote it with PromotePermissionCreatedFromPolicy first",
+                            p.arn
+                        ),
+                    )
+                })?,
+            Some(p) => p.arn.clone(),
+            None => {
+                return Err(ApiError::new(
+                    "UnmatchedPolicyPermissionException",
+                    format!("The resource share {arn} has no permission"),
+                ));
+            }
+        };
+        let done_at = now + self.opts.promotion_time;
+        let share = &mut self.shares[i];
+        share.feature_set = PROMOTING_TO_STANDARD;
+        share.promotion = Some((done_at, target));
+        share.updated = SystemTime::now();
+        Ok(json!({"returnValue": true}))
+    }
+
+    fn promote_permission(&mut self, input: &Value) -> Result<Value, ApiError> {
+        let op = "PromotePermissionCreatedFromPolicy";
+        let arn = req_str(input, "permissionArn")?;
+        let name = req_str(input, "name")?;
+        let token = opt_str(input, "clientToken")?;
+        let params = json!([arn, name]);
+        // Checked before anything else: a replay must succeed even after the
+        // CREATED_FROM_POLICY permission was deleted by a promotion.
+        if let Some(answer) = self.replay(op, token, &params)? {
+            return Ok(answer);
+        }
+        if !is_ram_arn(arn, "permission/") {
+            return Err(malformed(arn));
+        }
+        let source = self.perm(arn).ok_or_else(|| unknown("permission", arn))?;
+        if source.feature_set != CREATED_FROM_POLICY {
+            return Err(ApiError::new(
+                "OperationNotPermittedException",
+                format!("The permission {arn} is not a CREATED_FROM_POLICY permission"),
+            ));
+        }
+        // CreatePermission's documented name rules.
+        if name.len() > 36
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid_parameter(format!(
+                "The permission name {name} is not valid: use 1 to 36 letters, digits, hyphens and underscores"
+            )));
+        }
+        // The model lists neither PermissionAlreadyExistsException nor
+        // PermissionLimitExceededException on this operation; InvalidParameterException is the
+        // modeled error that fits both.
+        if self
+            .perms
+            .iter()
+            .any(|p| p.name == name && p.permission_type == CUSTOMER_MANAGED)
+        {
+            return Err(invalid_parameter(format!(
+                "A customer managed permission named {name} already exists in this Region"
+            )));
+        }
+        let count = self
+            .perms
+            .iter()
+            .filter(|p| {
+                p.permission_type == CUSTOMER_MANAGED
+                    && p.feature_set == STANDARD
+                    && p.resource_type == source.resource_type
+            })
+            .count();
+        if count >= PERMISSION_QUOTA {
+            return Err(invalid_parameter(format!(
+                "Permission limit exceeded: the account already has {count} customer managed permissions for resource type {} (quota {PERMISSION_QUOTA})",
+                source.resource_type
+            )));
+        }
+        let perm = Permission {
+            arn: self.permission_arn(name),
+            name: name.to_string(),
+            permission_type: CUSTOMER_MANAGED,
+            feature_set: STANDARD,
+            resource_type: source.resource_type.clone(),
+            actions: source.actions.clone(),
+            created: SystemTime::now(),
+            is_default: false,
+        };
+        let token = token.map(str::to_string).unwrap_or_else(|| self.rng.uuid());
+        let response = json!({"permission": perm.summary(), "clientToken": token});
+        self.perms.push(perm);
+        self.remember(op, &token, params, &response);
+        Ok(response)
+    }
+
+    fn delete_share(&mut self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let arn = req_str(input, "resourceShareArn")?;
+        let token = opt_str(input, "clientToken")?
+            .map(str::to_string)
+            .unwrap_or_else(|| self.rng.uuid());
+        let i = self.find_share(arn, now)?;
+        let share = &mut self.shares[i];
+        // Undocumented: deleting an already deleted share is modeled as a success, which is
+        // what an idempotent Delete handler needs.
+        if share.status == DELETED {
+            return Ok(json!({"returnValue": true, "clientToken": token}));
+        }
+        if share.feature_set != STANDARD {
+            return Err(ApiError::new(
+                "OperationNotPermittedException",
+                format!(
+                    "The resource share {arn} has featureSet {}; only a STANDARD share can be deleted",
+                    share.feature_set
+                ),
+            ));
+        }
+        share.status = DELETED;
+        share.updated = SystemTime::now();
+        let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
+        self.clear_unshared_policies(&resources);
+        Ok(json!({"returnValue": true, "clientToken": token}))
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            recipes: self
+                .recipes
+                .iter()
+                .map(|r| RecipeState {
+                    arn: r.arn.clone(),
+                    policy: r.policy.clone(),
+                })
+                .collect(),
+            shares: self
+                .shares
+                .iter()
+                .map(|s| ShareState {
+                    arn: s.arn.clone(),
+                    name: s.name.clone(),
+                    feature_set: s.feature_set.to_string(),
+                    status: s.status.to_string(),
+                    resources: s.resources.iter().map(|a| a.entity.clone()).collect(),
+                    principals: s.principals.iter().map(|a| a.entity.clone()).collect(),
+                    permission_arn: s.permission_arn.clone(),
+                })
+                .collect(),
+            permissions: self
+                .perms
+                .iter()
+                .map(|p| PermissionState {
+                    arn: p.arn.clone(),
+                    name: p.name.clone(),
+                    permission_type: p.permission_type.to_string(),
+                    feature_set: p.feature_set.to_string(),
+                    resource_type: p.resource_type.clone(),
+                    actions: p.actions.clone(),
+                })
+                .collect(),
+        }
+    }
+}
