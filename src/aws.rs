@@ -173,9 +173,11 @@ impl Aws {
                 .send()
                 .await
                 .map_err(|e| failure("GetResourceShares", e))?;
+            // Only the shares asked about, even if a service answered with more.
             let shares = out
                 .resource_shares()
                 .iter()
+                .filter(|s| s.resource_share_arn().is_some_and(|a| arns.contains(a)))
                 .filter_map(|s| {
                     Some(ShareInfo {
                         arn: s.resource_share_arn()?.to_string(),

@@ -19,6 +19,8 @@ const MAX_THROTTLE_TRIES: u32 = 10;
 const MAX_POLLS: u32 = 200;
 /// Promotion attempts: the first, one after promoting the permission, a few while it settles.
 const MAX_PROMOTE_TRIES: u32 = 8;
+/// Extra writes for a just-created recipe that Image Builder does not show yet.
+const NEW_RECIPE_TRIES: u32 = 3;
 
 /// The result of sharing one recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +139,9 @@ pub struct Flow<'a> {
     pub config: &'a ShareConfig,
     pub deadline: Deadline,
     pub changed: &'a AtomicBool,
+    /// The recipe was just created (an EventBridge event): a `ResourceNotFoundException` may be
+    /// read-after-write lag, so the write is tried a few more times before the recipe counts as gone.
+    pub recipe_may_be_new: bool,
 }
 
 impl Flow<'_> {
@@ -221,7 +226,20 @@ impl Flow<'_> {
         // Raised before the call: once the request is sent the recipe may have changed, even if the
         // answer never arrives, and a failed Create must then leave CloudFormation a way to undo it.
         let before = self.changed.swap(true, Ordering::SeqCst);
-        let result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+        let mut result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+        for attempt in 0..if self.recipe_may_be_new { NEW_RECIPE_TRIES } else { 0 } {
+            let Err(Error::Aws(f)) = &result else { break };
+            if !f.is("ResourceNotFoundException")
+                || !pause(
+                    &self.deadline,
+                    backoff(Duration::from_millis(500), attempt, Duration::from_secs(2)),
+                )
+                .await
+            {
+                break;
+            }
+            result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+        }
         if let Err(Error::Aws(f)) = &result
             && f.is_definite_refusal()
         {

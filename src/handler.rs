@@ -6,6 +6,7 @@ use crate::aws::Aws;
 use crate::cfn::{self, Plan, Work};
 use crate::config::Config;
 use crate::error::Error;
+use crate::eventbridge::{self, Decision};
 use crate::flow::{Flow, Shared, Unshared};
 use crate::retry::Deadline;
 use lambda_runtime::{Context, LambdaEvent};
@@ -67,6 +68,9 @@ pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, E
     let LambdaEvent { payload, context } = event;
     if cfn::is_request(&payload) {
         return custom_resource(app, payload, context).await;
+    }
+    if eventbridge::is_event(&payload) {
+        return eventbridge_event(app, payload, context).await;
     }
     let err = Error::UnsupportedEvent(describe(&payload));
     error!(step = "classify", error = %err, "event not handled");
@@ -141,8 +145,11 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
             span.record("recipe", r.as_str());
         }
         let changed = Arc::new(AtomicBool::new(false));
-        let test_panic = cfg!(debug_assertions) && event["ResourceProperties"]["RecipeShareTestPanic"] == "true";
-        let outcome = run_bounded(app.clone(), plan.work.clone(), changed.clone(), work_deadline, test_panic).await;
+        let run = Run {
+            test_panic: cfg!(debug_assertions) && event["ResourceProperties"]["RecipeShareTestPanic"] == "true",
+            recipe_may_be_new: false,
+        };
+        let outcome = run_bounded(app.clone(), plan.work.clone(), changed.clone(), work_deadline, run).await;
         let logs = format!(
             "CloudWatch Logs group {} stream {} (request {})",
             ctx.env_config.log_group, ctx.env_config.log_stream, ctx.request_id
@@ -162,20 +169,77 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
     .await
 }
 
+/// Time kept back at the end of an EventBridge invocation to return its result to Lambda.
+const EVENT_RESERVE: Duration = Duration::from_millis(300);
+
+/// An EventBridge event: share the recipe it names, or skip it with a logged reason. Errors are
+/// returned (not swallowed) so Lambda's retries and the dead-letter queue keep the event.
+async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<Value, Error> {
+    let span = info_span!("eventbridge", requestId = %ctx.request_id, recipe = tracing::field::Empty, eventId = tracing::field::Empty);
+    async move {
+        let span = tracing::Span::current();
+        if let Some(id) = event.get("id").and_then(Value::as_str) {
+            span.record("eventId", id);
+        }
+        let result = async {
+            app.config.share.clone()?;
+            let own = arn::function_location(&ctx.invoked_function_arn).ok();
+            match eventbridge::decide(&event, own.as_ref())? {
+                Decision::Skip(why) => {
+                    info!(step = "classify", reason = why.as_str(), "event skipped");
+                    Ok(json!({ "outcome": "skipped", "reason": why }))
+                }
+                Decision::Share(recipe) => {
+                    span.record("recipe", recipe.as_str());
+                    let deadline = Deadline::from_epoch_ms(ctx.deadline).earlier_by(EVENT_RESERVE);
+                    let run = Run { test_panic: false, recipe_may_be_new: true };
+                    let changed = Arc::new(AtomicBool::new(false));
+                    match run_bounded(app.clone(), Ok(Work::Share(recipe.clone())), changed, deadline, run).await? {
+                        Outcome::Shared(s) => Ok(json!({
+                            "imageRecipeArn": recipe.as_str(),
+                            "resourceShareArn": s.share_arn,
+                            "outcome": if s.changes.is_empty() { "already-shared" } else { "shared" },
+                            "changes": s.changes,
+                        })),
+                        other => Err(Error::Panicked(format!("unexpected outcome {other:?}"))),
+                    }
+                }
+            }
+        }
+        .await;
+        match &result {
+            Ok(summary) => info!(step = "done", %summary, "event handled"),
+            Err(e) => error!(step = "done", error = %e, error_type = e.error_type(), "event failed; Lambda will retry it, then the dead-letter queue keeps it"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// How one run of the work behaves.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// Debug builds only: panic inside the task, to prove a panic still gets its answer.
+    test_panic: bool,
+    /// See [`Flow::recipe_may_be_new`].
+    recipe_may_be_new: bool,
+}
+
 /// Runs the work in its own task: a panic becomes an error, and the deadline ends a hung call.
 async fn run_bounded(
     app: Arc<App>,
     work: Result<Work, String>,
     changed: Arc<AtomicBool>,
     deadline: Deadline,
-    test_panic: bool,
+    run: Run,
 ) -> Result<Outcome, Error> {
     let task = tokio::spawn(
         async move {
             let config = app.config.share.clone().map_err(Error::from)?;
             let work = work.map_err(Error::InvalidRequest)?;
             // Debug builds only: lets the tests prove a panic still gets its FAILED response.
-            if test_panic {
+            if run.test_panic {
                 panic!("test panic requested by RecipeShareTestPanic");
             }
             let flow = Flow {
@@ -183,6 +247,7 @@ async fn run_bounded(
                 config: &config,
                 deadline,
                 changed: &changed,
+                recipe_may_be_new: run.recipe_may_be_new,
             };
             match work {
                 Work::Share(recipe) => flow.share(&recipe).await.map(Outcome::Shared),

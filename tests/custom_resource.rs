@@ -439,7 +439,7 @@ async fn a_response_url_outside_the_allowed_hosts_is_never_contacted() {
 async fn unknown_events_are_errors_not_successes() {
     let h = Harness::new().await;
     for event in [
-        json!({"detail-type": "x", "source": "y"}),
+        json!({"detail": "x", "id": "no envelope"}),
         json!("text"),
         json!(null),
         json!([1, 2]),

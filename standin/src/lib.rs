@@ -423,3 +423,36 @@ impl StandIn {
         inner.state.snapshot()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_can_be_shared_across_threads() {
+        send_sync::<StandIn>();
+        send_sync::<runtime_api::RuntimeApi>();
+    }
+
+    #[test]
+    fn snapshot_helpers() {
+        let s = StandIn::start(Options::default());
+        let r = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/x/1.0.0";
+        let p = format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"111122223333"}},"Action":"imagebuilder:GetImageRecipe","Resource":"{r}"}}}}"#
+        );
+        s.set_policy(r, &p);
+        let snap = s.snapshot();
+        assert_eq!(snap.policy_of(r), Some(p.as_str()));
+        assert_eq!(snap.shares_of(r).len(), 1);
+        assert_eq!(snap.shares_of(r)[0].feature_set, "CREATED_FROM_POLICY");
+        assert_eq!(snap.customer_permissions(), 0);
+        // The AWS-managed default plus one CREATED_FROM_POLICY permission.
+        assert_eq!(snap.permissions.len(), 2);
+        s.remove_recipe(r);
+        let snap = s.snapshot();
+        assert!(snap.recipes.is_empty() && snap.shares_of(r).is_empty());
+    }
+}

@@ -246,14 +246,14 @@ impl State {
     pub(crate) fn tick(&mut self, now: Instant) {
         let mut changed = false;
         for share in &mut self.shares {
-            if let Some((done_at, target)) = &share.promotion {
-                if now >= *done_at {
-                    share.feature_set = STANDARD;
-                    share.permission_arn = target.clone();
-                    share.promotion = None;
-                    share.updated = SystemTime::now();
-                    changed = true;
-                }
+            if let Some((done_at, target)) = &share.promotion
+                && now >= *done_at
+            {
+                share.feature_set = STANDARD;
+                share.permission_arn = target.clone();
+                share.promotion = None;
+                share.updated = SystemTime::now();
+                changed = true;
             }
         }
         if changed {
@@ -436,10 +436,10 @@ impl State {
     /// the sharing it wrote into the resource policy.
     fn clear_unshared_policies(&mut self, recipes: &[String]) {
         for arn in recipes {
-            if !self.shares.iter().any(|s| s.status == ACTIVE && s.holds(arn)) {
-                if let Some(r) = self.recipe_mut(arn) {
-                    r.policy = None;
-                }
+            if !self.shares.iter().any(|s| s.status == ACTIVE && s.holds(arn))
+                && let Some(r) = self.recipe_mut(arn)
+            {
+                r.policy = None;
             }
         }
     }

@@ -202,7 +202,7 @@ fn eleventh_customer_permission_is_refused() {
 #[test]
 fn shares_appear_only_after_the_visibility_delay() {
     let s = StandIn::start(Options {
-        share_visible_after: Duration::from_millis(150),
+        share_visible_after: Duration::from_millis(400),
         ..fast()
     });
     let r = recipe("late");
@@ -216,7 +216,7 @@ fn shares_appear_only_after_the_visibility_delay() {
         promote_share(&s.url(), &share).error_type(),
         Some("UnknownResourceException")
     );
-    std::thread::sleep(Duration::from_millis(170));
+    std::thread::sleep(Duration::from_millis(420));
     assert_eq!(list_all(&s.url(), "/listresources", "resources", body).len(), 1);
 }
 

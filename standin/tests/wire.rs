@@ -134,19 +134,22 @@ fn pagination_with_empty_pages_and_bad_tokens() {
             .all(|r| r["type"] == "imagebuilder:ImageRecipe" && r["status"] == "AVAILABLE")
     );
     assert!(all[0]["creationTime"].is_number());
-    // 1 empty page + 3 pages of at most 2, plus the probe above.
+    // The probe above, then 1 empty page + 3 pages of at most 2.
     assert_eq!(s.call_count("ListResources"), 5);
     // maxResults larger than page_size is capped.
     let capped = ram(
         &s.url(),
-        "/getresourceshares",
+        "/listresources",
         json!({"resourceOwner": "SELF", "maxResults": 500, "nextToken": first["nextToken"].clone()}),
     );
-    assert_eq!(
-        capped.error_type(),
-        Some("InvalidNextTokenException"),
-        "token of another op"
+    assert_eq!(capped.json()["resources"].as_array().unwrap().len(), 2);
+    // A token belongs to its operation.
+    let foreign = ram(
+        &s.url(),
+        "/getresourceshares",
+        json!({"resourceOwner": "SELF", "nextToken": first["nextToken"].clone()}),
     );
+    assert_eq!(foreign.error_type(), Some("InvalidNextTokenException"));
     let shares = list_all(
         &s.url(),
         "/getresourceshares",

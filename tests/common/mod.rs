@@ -16,6 +16,12 @@ pub const R1: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/w
 pub const R2: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web-server/1.1.0";
 pub const PRINCIPALS: &str = "111122223333,444455556666";
 
+/// A fixture from `events/`, as it is.
+pub fn fixture(file: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
 pub struct Harness {
     pub standin: StandIn,
     pub app: Arc<App>,
@@ -43,8 +49,7 @@ impl Harness {
 
     /// A fixture from `events/`, its `ResponseURL` pointed at the stand-in under `name`.
     pub fn event(&self, file: &str, name: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
-        let mut event: Value = serde_json::from_str(&text).expect("fixture JSON");
+        let mut event = fixture(file);
         event["ResponseURL"] = Value::String(self.standin.response_url(name));
         event
     }
