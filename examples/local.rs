@@ -43,11 +43,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &event["ResourceProperties"]["ImageRecipeArn"],
         &event["OldResourceProperties"]["ImageRecipeArn"],
         &event["PhysicalResourceId"],
+        &event["detail"]["responseElements"]["imageRecipeArn"],
     ]
     .iter()
     .filter_map(|v| v.as_str())
     .map(|s| s.strip_prefix("recipe-share:rollback:").unwrap_or(s).to_string())
     .filter(|s| ImageRecipeArn::parse(s).is_ok())
+    .collect::<std::collections::BTreeSet<_>>()
+    .into_iter()
     .collect();
     for r in &recipes {
         standin.add_recipe(r);
@@ -65,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("setup: {existing} was shared first, as an earlier Create would have done\n");
     }
 
-    event["ResponseURL"] = json!(standin.response_url("local"));
+    let event_is_cfn = recipe_share::cfn::is_request(&event);
+    if event_is_cfn {
+        event["ResponseURL"] = json!(standin.response_url("local"));
+    }
     let calls_before = standin.calls().len();
     let result = invoke(&app, event).await;
     let sent: Vec<_> = standin
@@ -73,11 +79,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .filter(|r| r.path.ends_with("/local"))
         .collect();
-    println!(
-        "== What CloudFormation received ({} PUT{}) ==",
-        sent.len(),
-        if sent.len() == 1 { "" } else { "s" }
-    );
+    if event_is_cfn {
+        println!(
+            "== What CloudFormation received ({} PUT{}) ==",
+            sent.len(),
+            if sent.len() == 1 { "" } else { "s" }
+        );
+    }
     for r in &sent {
         println!(
             "Content-Type: {:?}  Content-Length: {:?}",

@@ -95,7 +95,20 @@ fn the_runtime_loop_survives_bad_events_and_panics() {
     let last = sent[1].json.as_ref().unwrap();
     assert_eq!(last["Status"], "SUCCESS", "{last}");
     assert_eq!(last["PhysicalResourceId"], R1);
-    assert!(api.wait_next_polls(5, wait), "the loop asks for the next event");
+    // An EventBridge CloudTrail event is answered with its summary.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/eventbridge-create-image-recipe.json"
+    ))
+    .unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["detail"]["responseElements"]["imageRecipeArn"] = json!(R1);
+    let id = api.invoke(&event, deadline, FUNCTION_ARN);
+    let result = api.wait_result(&id, wait).expect("event answered");
+    assert!(matches!(result.kind, InvocationKind::Response));
+    let summary: Value = serde_json::from_slice(&result.body).unwrap();
+    assert_eq!(summary["outcome"], "already-shared", "{summary}");
+    assert!(api.wait_next_polls(6, wait), "the loop asks for the next event");
     drop(function);
 
     let logs = std::fs::read_to_string(&out).unwrap() + &std::fs::read_to_string(&err).unwrap();

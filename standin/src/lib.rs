@@ -49,7 +49,7 @@
 //!   a second call while PROMOTING_TO_STANDARD) → `InvalidStateTransitionException`. Promotion
 //!   takes [`Options::promotion_time`]; only then does the share get the managed permission and
 //!   the unused CREATED_FROM_POLICY permission disappear.
-//! - **PromotePermissionCreatedFromPolicy**: the name must be 1–36 letters, digits, `-`, `_`
+//! - **PromotePermissionCreatedFromPolicy**: the name must be 1–36 letters, digits, `.`, `-`, `_`
 //!   (CreatePermission's rule); a name already used by a customer managed permission and the
 //!   11th customer managed permission for `imagebuilder:ImageRecipe` both answer
 //!   `InvalidParameterException` (the model lists neither `PermissionAlreadyExistsException`

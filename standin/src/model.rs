@@ -966,14 +966,15 @@ impl State {
                 format!("The permission {arn} is not a CREATED_FROM_POLICY permission"),
             ));
         }
-        // CreatePermission's documented name rules.
-        if name.len() > 36
+        // The model's PermissionName shape (used by CreatePermission): 1-36 of `[\w.-]`.
+        if name.is_empty()
+            || name.len() > 36
             || !name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         {
             return Err(invalid_parameter(format!(
-                "The permission name {name} is not valid: use 1 to 36 letters, digits, hyphens and underscores"
+                "The permission name {name} is not valid: use 1 to 36 letters, digits, periods, hyphens and underscores"
             )));
         }
         // The model lists neither PermissionAlreadyExistsException nor
