@@ -179,7 +179,9 @@ mod tests {
 
     #[test]
     fn principals_table() {
-        let table: &[(&str, Result<(&[&str], &[&str]), &str>)] = &[
+        // (input, Ok((accounts, organizations)) or Err(fragment of the message))
+        type Want<'a> = Result<(&'a [&'a str], &'a [&'a str]), &'a str>;
+        let table: &[(&str, Want)] = &[
             ("123456789012", Ok((&["123456789012"], &[]))),
             (
                 " 210987654321 ,123456789012,",
