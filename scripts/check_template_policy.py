@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Fails when template.yaml grants more than the function needs.
+
+Every IAM statement in the template must be an Allow whose actions are all listed below, with no
+wildcard action, and whose Resource is exactly the one listed for those actions. Managed policies
+other than Lambda's basic execution role are refused. `--self-test` proves the check can fail by
+widening a copy of the template in each way it must catch.
+"""
+import copy
+import sys
+
+from cfnlint.decode import cfn_yaml
+
+SUB = "Fn::Sub"
+RECIPES = {SUB: "arn:${AWS::Partition}:imagebuilder:${AWS::Region}:${AWS::AccountId}:image-recipe/*"}
+SHARES = {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:resource-share/*"}
+PERMISSIONS = {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:permission/*"}
+DLQ = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+
+# action -> the only resource it may be granted on
+ALLOWED = {
+    "imagebuilder:GetImageRecipePolicy": RECIPES,
+    "imagebuilder:PutImageRecipePolicy": RECIPES,
+    # RAM has no resource-level permissions for these reads.
+    "ram:ListResources": "*",
+    "ram:GetResourceShares": "*",
+    "ram:GetResourceShareAssociations": "*",
+    "ram:ListPermissions": "*",
+    "ram:ListResourceSharePermissions": SHARES,
+    "ram:PromoteResourceShareCreatedFromPolicy": SHARES,
+    "ram:AssociateResourceShare": SHARES,
+    "ram:DeleteResourceShare": SHARES,
+    "ram:PromotePermissionCreatedFromPolicy": PERMISSIONS,
+    "sqs:SendMessage": DLQ,
+}
+ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def statements(template):
+    """Yields (where, statement) for every IAM statement the template defines."""
+    for name, res in (template.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        kind = res.get("Type")
+        if kind == "AWS::Serverless::Function":
+            for i, pol in enumerate(as_list(props.get("Policies") or [])):
+                if isinstance(pol, str):
+                    yield f"{name}.Policies[{i}]", {"ManagedPolicy": pol}
+                elif "Statement" in pol:
+                    for j, st in enumerate(as_list(pol["Statement"])):
+                        yield f"{name}.Policies[{i}].Statement[{j}]", st
+                else:
+                    yield f"{name}.Policies[{i}]", {"ManagedPolicy": next(iter(pol))}
+        elif kind in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [props.get("PolicyDocument")] + [p.get("PolicyDocument") for p in props.get("Policies") or []]
+            for d in filter(None, docs):
+                for j, st in enumerate(as_list(d.get("Statement") or [])):
+                    yield f"{name}.Statement[{j}]", st
+            for arn in props.get("ManagedPolicyArns") or []:
+                yield f"{name}.ManagedPolicyArns", {"ManagedPolicy": str(arn)}
+
+
+def problems(template):
+    found = []
+    for where, st in statements(template):
+        if "ManagedPolicy" in st:
+            if st["ManagedPolicy"].split("/")[-1] not in ALLOWED_MANAGED:
+                found.append(f"{where}: managed policy {st['ManagedPolicy']} is not allowed")
+            continue
+        if st.get("Effect") != "Allow":
+            continue
+        if "NotAction" in st or "NotResource" in st:
+            found.append(f"{where}: NotAction/NotResource grant everything else")
+            continue
+        resources = as_list(st.get("Resource"))
+        for action in as_list(st.get("Action")):
+            if not isinstance(action, str) or "*" in action:
+                found.append(f"{where}: wildcard action {action!r}")
+            elif action not in ALLOWED:
+                found.append(f"{where}: action {action} is not needed by the function")
+            elif resources != [ALLOWED[action]]:
+                found.append(f"{where}: {action} on {resources!r} is wider than {ALLOWED[action]!r}")
+    return found
+
+
+def self_test(template):
+    """Each widening must be caught; the template as it is must pass."""
+    def fn_statements(t):
+        return t["Resources"]["RecipeShareFunction"]["Properties"]["Policies"][0]["Statement"]
+
+    mutations = {
+        "wildcard action": lambda t: fn_statements(t)[0]["Action"].append("imagebuilder:*"),
+        "star action": lambda t: fn_statements(t).append({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+        "wider resource": lambda t: fn_statements(t)[0].__setitem__("Resource", "*"),
+        "unneeded action": lambda t: fn_statements(t)[1]["Action"].append("ram:CreateResourceShare"),
+        "admin managed policy": lambda t: t["Resources"]["RecipeShareFunction"]["Properties"]["Policies"].append(
+            "arn:aws:iam::aws:policy/AdministratorAccess"),
+        "not action": lambda t: fn_statements(t).append({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+    }
+    failures = []
+    if problems(template):
+        failures.append("the template itself does not pass")
+    for name, mutate in mutations.items():
+        t = copy.deepcopy(template)
+        mutate(t)
+        if not problems(t):
+            failures.append(f"missed: {name}")
+    return failures
+
+
+def main(argv):
+    path = next((a for a in argv[1:] if not a.startswith("--")), "template.yaml")
+    template = cfn_yaml.load(path)
+    if "--self-test" in argv:
+        failures = self_test(template)
+        print("\n".join(failures) or "policy check self-test: every widening caught")
+        return 1 if failures else 0
+    found = problems(template)
+    print("\n".join(found) or f"policy check: {path} grants nothing beyond what the function needs")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
