@@ -4,8 +4,9 @@
 use tracing_subscriber::EnvFilter;
 
 /// Targets that must never log below these levels, whatever `RUST_LOG` says: lambda_runtime dumps
-/// raw payloads (with the `ResponseURL`) at TRACE, and the HTTP stacks can print request URIs.
-const CAPS: [&str; 9] = [
+/// raw payloads (with the `ResponseURL`) at TRACE, the HTTP stacks can print request URIs, and the
+/// SDK's signing and orchestration layers print requests and signing inputs at DEBUG/TRACE.
+const CAPS: [&str; 17] = [
     "lambda_runtime=info",
     "lambda_runtime_api_client=info",
     "reqwest=warn",
@@ -13,8 +14,16 @@ const CAPS: [&str; 9] = [
     "hyper_util=warn",
     "h2=warn",
     "rustls=warn",
+    "aws_sigv4=info",
+    "aws_runtime=info",
+    "aws_config=info",
+    "aws_credential_types=info",
     "aws_smithy_runtime=info",
+    "aws_smithy_runtime_api=info",
+    "aws_smithy_http=info",
     "aws_smithy_http_client=info",
+    "aws_sdk_imagebuilder=info",
+    "aws_sdk_ram=info",
 ];
 
 /// Installs the global subscriber; the level comes from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO.

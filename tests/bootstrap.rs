@@ -1,142 +1,214 @@
 //! The compiled `bootstrap` under a local Lambda Runtime API: the loop survives malformed events
-//! and a panic, still answers the next invocation, and never prints the ResponseURL.
+//! and a panic, still answers the next invocation, and no log line of any run (success, failure,
+//! panic, bad configuration) carries the ResponseURL, its signature or the AWS credentials.
 
 use recipe_share_standin::runtime_api::{InvocationKind, RuntimeApi};
-use recipe_share_standin::{Options, StandIn};
+use recipe_share_standin::{Fault, Options, StandIn};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:recipe-share";
 const R1: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web-server/1.0.0";
+const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEYLEAK";
+const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKENLEAK";
+const WAIT: Duration = Duration::from_secs(20);
+const DEADLINE: Duration = Duration::from_secs(15);
 
-/// Kills the function process however the test ends.
-struct Function(Child);
+/// The function process with its captured output; killed however the test ends.
+struct Function {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
 
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Function {
+    fn start(standin: &StandIn, api: &RuntimeApi, principals: &str, tag: &str) -> Function {
+        let dir = std::env::temp_dir().join(format!("recipe-share-bootstrap-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+        let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "recipe-share")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/recipe-share")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/30/[$LATEST]0123456789abcdef")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "ASIALOCALEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", standin.url())
+            .env("SHARE_PRINCIPALS", principals)
+            .env("EXTRA_RESPONSE_URL_PREFIX", standin.response_prefix())
+            // The most verbose setting a user could choose: nothing secret may appear even so.
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+            .spawn()
+            .expect("bootstrap starts");
+        Function { child, out, err }
+    }
+
+    /// Stops the process and returns everything it printed.
+    fn stop(mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (
+            std::fs::read_to_string(&self.out).unwrap(),
+            std::fs::read_to_string(&self.err).unwrap(),
+        )
     }
 }
 
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fixture(file: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn create_event(standin: &StandIn, name: &str) -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/cfn-create.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
+    let mut event = fixture("cfn-create.json");
     event["ResponseURL"] = json!(standin.response_url(name));
     event
 }
 
+/// Invokes and waits for the runtime's answer.
+fn call(api: &RuntimeApi, event: &Value) -> (InvocationKind, Value) {
+    let id = api.invoke(event, DEADLINE, FUNCTION_ARN);
+    let result = api.wait_result(&id, WAIT).expect("the invocation is answered");
+    (result.kind, serde_json::from_slice(&result.body).unwrap_or(Value::Null))
+}
+
+/// Fails if any secret appears anywhere in the output.
+fn assert_no_leak(standin: &StandIn, output: &str) {
+    let url = standin.response_url("x");
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap();
+    for (what, secret) in [
+        ("a ResponseURL", standin.response_prefix().as_str()),
+        ("a ResponseURL path", "/cfn-response/"),
+        ("the URL signature", signature),
+        ("the secret access key", SECRET_KEY),
+        ("the session token", SESSION_TOKEN),
+    ] {
+        assert!(!output.contains(secret), "{what} appears in the logs");
+    }
+}
+
 #[test]
-fn the_runtime_loop_survives_bad_events_and_panics() {
+fn the_runtime_loop_survives_bad_events_and_panics_and_logs_no_secret() {
     let standin = StandIn::start(Options::default());
     standin.add_recipe(R1);
     let api = RuntimeApi::start();
-    let dir = std::env::temp_dir().join(format!("recipe-share-bootstrap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "recipe-share")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/recipe-share")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/30/[$LATEST]0123456789abcdef")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
-        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", standin.url())
-        .env("SHARE_PRINCIPALS", "111122223333,444455556666")
-        .env("EXTRA_RESPONSE_URL_PREFIX", standin.response_prefix())
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-        .spawn()
-        .expect("bootstrap starts");
-    let function = Function(child);
-    let wait = Duration::from_secs(20);
-    let deadline = Duration::from_secs(15);
+    let function = Function::start(&standin, &api, "111122223333,444455556666", "main");
 
     for bad in [
         json!({"not": "an event we know"}),
         json!("a string"),
         json!({"RequestType": "Create"}),
     ] {
-        let id = api.invoke(&bad, deadline, FUNCTION_ARN);
-        let result = api.wait_result(&id, wait).expect("answered");
+        let (kind, _) = call(&api, &bad);
         assert!(
-            matches!(result.kind, InvocationKind::Error),
+            matches!(kind, InvocationKind::Error),
             "{bad} must be an invocation error"
         );
     }
 
-    let panic_event = {
-        let mut e = create_event(&standin, "panic");
-        e["ResourceProperties"]["RecipeShareTestPanic"] = json!("true");
-        e
-    };
-    let id = api.invoke(&panic_event, deadline, FUNCTION_ARN);
-    let result = api.wait_result(&id, wait).expect("answered after a panic");
-    assert!(matches!(result.kind, InvocationKind::Response));
-    let sent = standin.wait_responses(1, wait);
-    assert_eq!(sent[0].json.as_ref().unwrap()["Status"], "FAILED");
-
-    let id = api.invoke(&create_event(&standin, "ok"), deadline, FUNCTION_ARN);
-    let result = api.wait_result(&id, wait).expect("the next invocation is still served");
+    let mut panic_event = create_event(&standin, "panic");
+    panic_event["ResourceProperties"]["RecipeShareTestPanic"] = json!("true");
+    let (kind, _) = call(&api, &panic_event);
     assert!(
-        matches!(result.kind, InvocationKind::Response),
-        "{}",
-        String::from_utf8_lossy(&result.body)
+        matches!(kind, InvocationKind::Response),
+        "a caught panic still answers CloudFormation"
     );
-    let sent = standin.wait_responses(2, wait);
-    let last = sent[1].json.as_ref().unwrap();
+    assert_eq!(
+        standin.wait_responses(1, WAIT)[0].json.as_ref().unwrap()["Status"],
+        "FAILED"
+    );
+
+    let (kind, _) = call(&api, &create_event(&standin, "ok"));
+    assert!(
+        matches!(kind, InvocationKind::Response),
+        "the next invocation is still served"
+    );
+    let last = standin.wait_responses(2, WAIT)[1].json.clone().unwrap();
     assert_eq!(last["Status"], "SUCCESS", "{last}");
     assert_eq!(last["PhysicalResourceId"], R1);
-    // An EventBridge CloudTrail event is answered with its summary.
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/events/eventbridge-create-image-recipe.json"
-    ))
-    .unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["detail"]["responseElements"]["imageRecipeArn"] = json!(R1);
-    let id = api.invoke(&event, deadline, FUNCTION_ARN);
-    let result = api.wait_result(&id, wait).expect("event answered");
-    assert!(matches!(result.kind, InvocationKind::Response));
-    let summary: Value = serde_json::from_slice(&result.body).unwrap();
-    assert_eq!(summary["outcome"], "already-shared", "{summary}");
-    assert!(api.wait_next_polls(6, wait), "the loop asks for the next event");
-    drop(function);
 
-    let logs = std::fs::read_to_string(&out).unwrap() + &std::fs::read_to_string(&err).unwrap();
-    let secret = standin
-        .response_url("x")
-        .split("X-Amz-Signature=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    assert!(
-        !logs.contains(&secret),
-        "the ResponseURL's signature appears in the logs"
+    // An AWS failure: the recipe does not exist.
+    let mut missing = create_event(&standin, "missing");
+    missing["ResourceProperties"]["ImageRecipeArn"] = json!(R1.replace("1.0.0", "9.9.9"));
+    call(&api, &missing);
+    assert_eq!(
+        standin.wait_responses(3, WAIT)[2].json.as_ref().unwrap()["Status"],
+        "FAILED"
     );
-    assert!(
-        !logs.contains("/cfn-response/"),
-        "a ResponseURL path appears in the logs"
-    );
-    let lines: Vec<Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(!lines.is_empty(), "logs are JSON lines");
+
+    // A response PUT that fails once before it lands.
+    standin.fault("CfnResponse", Fault::ServerError { times: 1, status: 500 });
+    call(&api, &create_event(&standin, "retry"));
+    assert_eq!(standin.wait_responses(5, WAIT).len(), 5);
+
+    // An EventBridge CloudTrail event is answered with its summary.
+    let mut event = fixture("eventbridge-create-image-recipe.json");
+    event["detail"]["responseElements"]["imageRecipeArn"] = json!(R1);
+    let (kind, summary) = call(&api, &event);
+    assert!(matches!(kind, InvocationKind::Response));
+    assert_eq!(summary["outcome"], "already-shared", "{summary}");
+    assert!(api.wait_next_polls(9, WAIT), "the loop asks for the next event");
+
+    let (stdout, stderr) = function.stop();
+    assert_no_leak(&standin, &stdout);
+    assert_no_leak(&standin, &stderr);
+    let lines: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(lines.len() > 10, "logs are JSON lines");
     assert!(
         lines
             .iter()
             .any(|l| l["span"]["requestId"].is_string() && l["span"]["recipe"] == R1 && l["step"].is_string()),
         "log lines carry the request id, recipe and step"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_configuration_keeps_the_loop_alive_and_logs_no_secret() {
+    let standin = StandIn::start(Options::default());
+    standin.add_recipe(R1);
+    let api = RuntimeApi::start();
+    let function = Function::start(&standin, &api, "*", "badcfg");
+
+    let (kind, _) = call(&api, &create_event(&standin, "cfg"));
+    assert!(matches!(kind, InvocationKind::Response));
+    let resp = standin.wait_responses(1, WAIT)[0].json.clone().unwrap();
+    assert_eq!(resp["Status"], "FAILED");
+    assert!(resp["Reason"].as_str().unwrap().contains("SHARE_PRINCIPALS"), "{resp}");
+    let (kind, _) = call(&api, &fixture("eventbridge-create-image-recipe.json"));
+    assert!(
+        matches!(kind, InvocationKind::Error),
+        "other events fail while the configuration is bad"
+    );
+    let (kind, _) = call(&api, &create_event(&standin, "cfg2"));
+    assert!(matches!(kind, InvocationKind::Response), "the loop still serves");
+    assert!(
+        standin.calls().iter().all(|c| c.op == "CfnResponse"),
+        "no AWS call with a bad configuration"
+    );
+
+    let (stdout, stderr) = function.stop();
+    assert_no_leak(&standin, &stdout);
+    assert_no_leak(&standin, &stderr);
+    assert!(
+        stdout.contains("SHARE_PRINCIPALS"),
+        "the bad setting is logged at start"
+    );
 }

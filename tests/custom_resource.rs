@@ -517,3 +517,59 @@ async fn a_stale_permission_under_the_configured_name_fails_clearly() {
         "{resp}"
     );
 }
+
+#[tokio::test]
+async fn a_hostile_existing_policy_is_replaced_by_exactly_the_standard() {
+    let h = Harness::new().await;
+    h.standin.add_recipe(R1);
+    // Someone shared the recipe more widely by hand (the stand-in accepts only account principals, so
+    // the widening here is an extra account and an extra action).
+    h.standin.set_policy(
+        R1,
+        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": ["111122223333", "999999999999"]},
+            "Action": ["imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes", "imagebuilder:GetComponent"],
+            "Resource": R1}]})
+        .to_string(),
+    );
+    let resp = h.cfn(h.event("cfn-create.json", "hostile")).await;
+    assert_eq!(resp["Status"], "SUCCESS", "{resp}");
+    let policy: Value = serde_json::from_str(h.standin.snapshot().policy_of(R1).unwrap()).unwrap();
+    let st = policy["Statement"].as_array().unwrap();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Effect"], "Allow");
+    assert_eq!(st[0]["Principal"], json!({"AWS": ["111122223333", "444455556666"]}));
+    assert_eq!(
+        st[0]["Action"],
+        json!(["imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes"])
+    );
+    assert_eq!(st[0]["Resource"], R1);
+    let principals = &h.standin.snapshot().shares_of(R1)[0].principals.clone();
+    assert!(!principals.contains(&"999999999999".to_string()), "{principals:?}");
+}
+
+#[tokio::test]
+async fn recipes_of_another_partition_account_or_region_are_refused_before_any_call() {
+    let h = Harness::new().await;
+    for foreign in [
+        "arn:aws-cn:imagebuilder:us-east-1:123456789012:image-recipe/web-server/1.0.0",
+        "arn:aws-us-gov:imagebuilder:us-east-1:123456789012:image-recipe/web-server/1.0.0",
+        "arn:aws:imagebuilder:us-east-1:210987654321:image-recipe/web-server/1.0.0",
+        "arn:aws:imagebuilder:us-west-2:123456789012:image-recipe/web-server/1.0.0",
+    ] {
+        h.standin.add_recipe(foreign);
+        let mut event = h.event("cfn-create.json", "foreign");
+        event["ResourceProperties"]["ImageRecipeArn"] = json!(foreign);
+        let resp = h.cfn(event).await;
+        assert_eq!(resp["Status"], "FAILED", "{foreign}");
+        assert!(resp["Reason"].as_str().unwrap().contains("refusing to share"), "{resp}");
+        let mut delete = h.event("cfn-delete.json", "foreign-delete");
+        delete["PhysicalResourceId"] = json!(foreign);
+        assert_eq!(
+            h.cfn(delete).await["Status"],
+            "SUCCESS",
+            "a foreign ID's Delete is a no-op"
+        );
+    }
+    assert_eq!(h.aws_calls(), 0, "nothing was called for a foreign recipe");
+}

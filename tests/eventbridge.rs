@@ -146,38 +146,3 @@ async fn throttling_during_an_event_is_absorbed() {
         "shared"
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_fifty_recipes_ends_in_fifty_standard_shares_and_one_permission() {
-    let h = std::sync::Arc::new(Harness::new().await);
-    let arns: Vec<String> = (0..50)
-        .map(|i| format!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/burst-{i}/1.0.0"))
-        .collect();
-    for a in &arns {
-        h.standin.add_recipe(a);
-    }
-    let mut tasks = Vec::new();
-    for a in arns.clone() {
-        let h = h.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut event = fixture("eventbridge-create-image-recipe.json");
-            event["detail"]["responseElements"]["imageRecipeArn"] = json!(a);
-            h.invoke(event, Duration::from_secs(60)).await
-        }));
-    }
-    for t in tasks {
-        let out = t.await.unwrap().expect("every event handled");
-        assert_eq!(out["outcome"], "shared", "{out}");
-    }
-    let snap = h.standin.snapshot();
-    for a in &arns {
-        let shares = snap.shares_of(a);
-        assert_eq!(shares.len(), 1, "{a}");
-        assert_eq!(shares[0].feature_set, "STANDARD", "{a}");
-    }
-    assert_eq!(
-        snap.customer_permissions(),
-        1,
-        "the org permission was promoted at most once"
-    );
-}

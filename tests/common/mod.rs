@@ -1,6 +1,6 @@
 //! Test harness: the real handler with real SDK clients, aimed at the local stand-in over loopback.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use lambda_runtime::{Context, LambdaEvent};
 use recipe_share::config::Config;

@@ -1,0 +1,81 @@
+//! Many invocations at once against the stand-in: one STANDARD share per recipe, at most one
+//! promoted permission, every CloudFormation request answered once.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_creates_of_the_same_recipe_end_in_one_share() {
+    let h = Arc::new(Harness::new().await);
+    h.standin.add_recipe(R1);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let event = h.event("cfn-create.json", &format!("same-{i}"));
+                h.invoke(event, Duration::from_secs(60)).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("every response delivered");
+    }
+    let responses = h.standin.responses();
+    assert_eq!(responses.len(), 20, "exactly one response per request");
+    for r in &responses {
+        let body = r.json.as_ref().unwrap();
+        assert_eq!(body["Status"], "SUCCESS", "{body}");
+        assert_eq!(body["PhysicalResourceId"], R1);
+    }
+    let snap = h.standin.snapshot();
+    let shares = snap.shares_of(R1);
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    assert_eq!(shares[0].feature_set, "STANDARD");
+    assert!(snap.customer_permissions() <= 1);
+    let share_arns: std::collections::BTreeSet<_> = responses
+        .iter()
+        .map(|r| r.json.as_ref().unwrap()["Data"]["ResourceShareArn"].to_string())
+        .collect();
+    assert_eq!(share_arns.len(), 1, "every answer names the same share");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_recipes_at_once_end_in_two_hundred_standard_shares() {
+    let h = Arc::new(Harness::new().await);
+    let arns: Vec<String> = (0..200)
+        .map(|i| format!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/fleet-{i}/1.0.0"))
+        .collect();
+    for a in &arns {
+        h.standin.add_recipe(a);
+    }
+    let tasks: Vec<_> = arns
+        .iter()
+        .map(|a| {
+            let (h, a) = (h.clone(), a.clone());
+            tokio::spawn(async move {
+                let mut event = fixture("eventbridge-create-image-recipe.json");
+                event["detail"]["responseElements"]["imageRecipeArn"] = json!(a);
+                h.invoke(event, Duration::from_secs(120)).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let out = t.await.unwrap().expect("every event handled");
+        assert_eq!(out["outcome"], "shared", "{out}");
+    }
+    let snap = h.standin.snapshot();
+    for a in &arns {
+        let shares = snap.shares_of(a);
+        assert_eq!(shares.len(), 1, "{a}");
+        assert_eq!(shares[0].feature_set, "STANDARD", "{a}");
+    }
+    assert_eq!(
+        snap.customer_permissions(),
+        1,
+        "the org permission was promoted at most once"
+    );
+}
