@@ -32,6 +32,10 @@ ALLOWED = {
     "ram:DeleteResourceShare": SHARES,
     "ram:PromotePermissionCreatedFromPolicy": PERMISSIONS,
     "sqs:SendMessage": DLQ,
+    # Image Builder supports no resource-level permission for listing.
+    "imagebuilder:ListImageRecipes": "*",
+    # The sweep hands its continuation to the function itself, and nothing else.
+    "lambda:InvokeFunction": {"Fn::GetAtt": ["RecipeShareFunction", "Arn"]},
 }
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
 
@@ -99,6 +103,8 @@ def self_test(template):
         "admin managed policy": lambda t: t["Resources"]["RecipeShareFunction"]["Properties"]["Policies"].append(
             "arn:aws:iam::aws:policy/AdministratorAccess"),
         "not action": lambda t: fn_statements(t).append({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+        "any function invoked": lambda t: t["Resources"]["SweepHandOnPolicy"]["Properties"]["PolicyDocument"][
+            "Statement"][0].__setitem__("Resource", "*"),
     }
     failures = []
     if problems(template):

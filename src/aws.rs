@@ -16,11 +16,13 @@ pub const RECIPE_RESOURCE_TYPE: &str = "imagebuilder:ImageRecipe";
 /// A hard bound on pages per listing, so a service that keeps returning tokens cannot loop us forever.
 const MAX_PAGES: usize = 1000;
 
-/// The two SDK clients, built once at cold start and shared by every invocation.
+/// The SDK clients, built once at cold start and shared by every invocation (Lambda only to hand
+/// a long sweep on to the next invocation).
 #[derive(Debug, Clone)]
 pub struct Aws {
     pub imagebuilder: aws_sdk_imagebuilder::Client,
     pub ram: aws_sdk_ram::Client,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 /// What the flow needs to know about one RAM resource share.
@@ -74,6 +76,7 @@ impl Aws {
         Aws {
             imagebuilder: aws_sdk_imagebuilder::Client::new(sdk),
             ram: aws_sdk_ram::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
         }
     }
 
@@ -97,6 +100,38 @@ impl Aws {
                 }
             }
         }
+    }
+
+    /// One page of the image recipes this account owns (`ListImageRecipes`, owner `Self`).
+    pub async fn list_recipes_page(&self, token: Option<String>) -> Result<(Vec<String>, Option<String>), AwsFailure> {
+        let out = self
+            .imagebuilder
+            .list_image_recipes()
+            .owner(aws_sdk_imagebuilder::types::Ownership::SelfValue)
+            .max_results(25)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failure("ListImageRecipes", e))?;
+        let arns = out
+            .image_recipe_summary_list()
+            .iter()
+            .filter_map(|r| r.arn().map(str::to_string))
+            .collect();
+        Ok((arns, out.next_token().map(str::to_string)))
+    }
+
+    /// Invokes `function` asynchronously with `payload` (a sweep handing on its continuation).
+    pub async fn invoke_async(&self, function: &str, payload: Vec<u8>) -> Result<(), AwsFailure> {
+        self.lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| failure("Invoke", e))?;
+        Ok(())
     }
 
     /// `PutImageRecipePolicy`.

@@ -9,7 +9,7 @@ use crate::error::{AwsFailure, Error};
 use crate::policy;
 use crate::retry::{Deadline, backoff, pause};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -106,6 +106,44 @@ pub fn unshare_action(share: &ShareInfo, resources: &BTreeSet<String>, recipe: &
     }
 }
 
+/// How one recipe stands against the organization standard (report mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// `compliant`, `missing-policy`, `policy-drift`, `share-missing`, `share-not-promoted` or
+    /// `principals-missing`: the first difference found, in the order the flow would fix them.
+    pub status: &'static str,
+    /// What differs, for a person.
+    pub detail: String,
+    pub share_arn: Option<String>,
+}
+
+/// Pure: the inspection from what was read. `drift` is `None` when the recipe has no policy.
+pub fn inspection(
+    drift: Option<Result<(), &'static str>>,
+    share: Option<ShareInfo>,
+    missing: Vec<String>,
+) -> Inspection {
+    let share_arn = share.as_ref().map(|s| s.arn.clone());
+    let (status, detail) = match (drift, &share) {
+        (None, _) => ("missing-policy", "the recipe has no resource policy".to_string()),
+        (Some(Err(why)), _) => ("policy-drift", why.to_string()),
+        (Some(Ok(())), None) => (
+            "share-missing",
+            "the policy is standard but no RAM share holds the recipe".into(),
+        ),
+        (Some(Ok(())), Some(s)) if s.feature_set != "STANDARD" => {
+            ("share-not-promoted", format!("share {} is {}", s.arn, s.feature_set))
+        }
+        _ if !missing.is_empty() => ("principals-missing", format!("not associated: {}", missing.join(", "))),
+        _ => ("compliant", "shared by the organization standard".into()),
+    };
+    Inspection {
+        status,
+        detail,
+        share_arn,
+    }
+}
+
 /// Pure: the configured organization/OU principals the share does not have yet, sorted.
 pub fn missing_principals(wanted: &BTreeSet<String>, present: &BTreeSet<String>) -> Vec<String> {
     wanted.difference(present).cloned().collect()
@@ -142,11 +180,13 @@ pub struct Flow<'a> {
     /// The recipe was just created (an EventBridge event): a `ResourceNotFoundException` may be
     /// read-after-write lag, so the write is tried a few more times before the recipe counts as gone.
     pub recipe_may_be_new: bool,
+    /// Counts throttled calls, so a caller running many flows (the sweep) can slow down.
+    pub throttled: &'a AtomicU32,
 }
 
 impl Flow<'_> {
     /// Runs an AWS call, retrying throttling with jittered backoff inside the deadline.
-    async fn call<T, F>(&self, f: impl Fn() -> F) -> Result<T, Error>
+    pub(crate) async fn call<T, F>(&self, f: impl Fn() -> F) -> Result<T, Error>
     where
         F: Future<Output = Result<T, AwsFailure>>,
     {
@@ -154,6 +194,7 @@ impl Flow<'_> {
         loop {
             match f().await {
                 Err(failure) if failure.is_throttling() && attempt + 1 < MAX_THROTTLE_TRIES => {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
                     warn!(op = failure.op, attempt, "throttled; backing off");
                     if !pause(
                         &self.deadline,
@@ -480,6 +521,27 @@ impl Flow<'_> {
         Ok(())
     }
 
+    /// Report mode: reads the recipe's sharing state and says how it differs from the standard,
+    /// changing nothing.
+    pub async fn inspect(&self, recipe: &ImageRecipeArn) -> Result<Inspection, Error> {
+        let r = recipe.as_str();
+        let policy = self.call(|| self.aws.get_recipe_policy(r)).await?;
+        let arns = self.call(|| self.aws.shares_holding(r)).await?;
+        let shares = self.call(|| self.aws.describe_shares(&arns)).await?;
+        let share = choose_share(&shares).cloned();
+        let missing = match &share {
+            Some(s) if s.feature_set == "STANDARD" && !self.config.principals.organizations.is_empty() => {
+                let present = self.call(|| self.aws.share_principals(&s.arn)).await?;
+                missing_principals(&self.config.principals.organizations, &present)
+            }
+            _ => Vec::new(),
+        };
+        let drift = policy
+            .as_deref()
+            .map(|p| policy::compare(p, recipe, &self.config.principals.accounts));
+        Ok(inspection(drift, share, missing))
+    }
+
     /// Delete: removes the shares that were made from the recipe's policy. Already gone is success.
     pub async fn unshare(&self, recipe: &ImageRecipeArn) -> Result<Unshared, Error> {
         let r = recipe.as_str();
@@ -624,6 +686,33 @@ mod tests {
             unshare_action(&share("s", "ACTIVE", "STANDARD"), &BTreeSet::new(), r),
             UnshareAction::Leave(_)
         ));
+    }
+
+    #[test]
+    fn inspection_table() {
+        let std = Some(share("s", "ACTIVE", "STANDARD"));
+        let cfp = Some(share("s", "ACTIVE", "CREATED_FROM_POLICY"));
+        let cases = [
+            (None, std.clone(), vec![], "missing-policy"),
+            (
+                Some(Err("actions differ from the standard")),
+                std.clone(),
+                vec![],
+                "policy-drift",
+            ),
+            (Some(Ok(())), None, vec![], "share-missing"),
+            (Some(Ok(())), cfp, vec![], "share-not-promoted"),
+            (
+                Some(Ok(())),
+                std.clone(),
+                vec!["ou-1".to_string()],
+                "principals-missing",
+            ),
+            (Some(Ok(())), std, vec![], "compliant"),
+        ];
+        for (drift, share, missing, want) in cases {
+            assert_eq!(inspection(drift, share, missing).status, want);
+        }
     }
 
     #[test]

@@ -9,11 +9,12 @@ use crate::error::Error;
 use crate::eventbridge::{self, Decision};
 use crate::flow::{Flow, Shared, Unshared};
 use crate::retry::Deadline;
+use crate::sweep::{self, SweepRequest};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -66,6 +67,9 @@ pub enum Outcome {
 /// Entry point for every event the function receives.
 pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let LambdaEvent { payload, context } = event;
+    if let Some(request) = sweep::parse(&payload) {
+        return sweep_event(app, request, context).await;
+    }
     if cfn::is_request(&payload) {
         return custom_resource(app, payload, context).await;
     }
@@ -217,6 +221,26 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
     .await
 }
 
+/// A reconcile sweep (scheduled or by hand): report or apply the standard on every recipe.
+async fn sweep_event(app: Arc<App>, request: Result<SweepRequest, Error>, ctx: Context) -> Result<Value, Error> {
+    let span = info_span!("sweep", requestId = %ctx.request_id);
+    async move {
+        let result = async {
+            let config = app.config.share.clone()?;
+            let request = request?;
+            let deadline = Deadline::from_epoch_ms(ctx.deadline);
+            sweep::run(app.clone(), config, request, deadline, &ctx.invoked_function_arn).await
+        }
+        .await;
+        if let Err(e) = &result {
+            error!(step = "sweep", error = %e, error_type = e.error_type(), "sweep invocation failed");
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
 /// How one run of the work behaves.
 #[derive(Debug, Clone, Copy)]
 struct Run {
@@ -248,6 +272,7 @@ async fn run_bounded(
                 deadline,
                 changed: &changed,
                 recipe_may_be_new: run.recipe_may_be_new,
+                throttled: &AtomicU32::new(0),
             };
             match work {
                 Work::Share(recipe) => flow.share(&recipe).await.map(Outcome::Shared),

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod policy;
 pub mod response_url;
 pub mod retry;
+pub mod sweep;
 
 pub use error::Error;
 pub use handler::{App, handle};
