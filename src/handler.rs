@@ -68,7 +68,8 @@ pub enum Outcome {
 pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let LambdaEvent { payload, context } = event;
     if let Some(request) = sweep::parse(&payload) {
-        return sweep_event(app, request, context).await;
+        // Boxed: the sweep's future nests deeply enough to overflow the compiler's layout depth.
+        return Box::pin(sweep_event(app, request, context)).await;
     }
     if cfn::is_request(&payload) {
         return custom_resource(app, payload, context).await;

@@ -8,7 +8,11 @@
 //! account in one Region: recipes, their resource policies, the RAM shares and managed
 //! permissions those policies create, and the CREATED_FROM_POLICY → STANDARD promotion. Faults
 //! (throttling, 5xx, arbitrary errors, latency, hangs, resets) can be injected per operation,
-//! and every request is recorded. [`runtime_api`] emulates the Lambda Runtime API.
+//! a per-operation token bucket can rate-limit calls ([`Options::rate_limit`]), and every
+//! request is recorded (or only counted, [`StandIn::set_recording`]). Look-ups by recipe ARN,
+//! share ARN and shared resource ARN are indexed, so every operation stays cheap with 10,000s
+//! of recipes and shares ([`StandIn::add_recipes`] loads them). [`runtime_api`] emulates the
+//! Lambda Runtime API.
 //!
 //! # Modeled choices where AWS documents nothing
 //!
@@ -76,6 +80,33 @@
 //!   ListResources filter match nothing (no error). `resourceOwner` `OTHER-ACCOUNTS` lists
 //!   nothing (one account is modeled); ListResources `resourceType` compares
 //!   case-insensitively and a value without `:` → `InvalidResourceTypeException`.
+//! - **ListImageRecipes**: `owner` absent or `Self` lists every recipe added
+//!   ([`StandIn::add_recipe`], [`StandIn::add_recipes`], [`StandIn::set_policy`], ...) in the
+//!   order added, whatever account its ARN names; `Shared`, `Amazon`, `ThirdParty`,
+//!   `AWSMarketplace` list nothing; another value → `InvalidRequestException`. Each summary is
+//!   derived from the ARN like GetImageRecipe's answer: `name` and `owner` from the ARN,
+//!   `platform` `Linux`, `parentImage` `arn:<p>:imagebuilder:<region>:aws:image/amazon-linux-2-x86/x.x.x`,
+//!   `dateCreated` when added, `tags` `{}`. `filters` (`name`, `parentImage`, `platform`, names
+//!   case-sensitive) match a value exactly, filters AND-ed, values OR-ed; the model's bounds
+//!   (1–10 filters, 1–10 values, the `FilterValue` pattern) and an unknown filter name →
+//!   `InvalidRequestException`. `maxResults` outside the model's 1–25 →
+//!   `InvalidRequestException`; a bad `nextToken` → `InvalidPaginationTokenException`; pages
+//!   are capped by [`Options::page_size`] and [`Options::empty_pages`] applies as on RAM. The
+//!   model this was checked against (botocore 1.43) has no `byName` member; one sent is
+//!   ignored, as is any member the model does not have.
+//! - **Rate limit** ([`Options::rate_limit`], off by default): one token bucket per botocore
+//!   operation, checked when the request arrives, before injected faults and the signature
+//!   check; throttled → 429 `CallRateLimitExceededException` / `ThrottlingException` (RAM
+//!   models it only on share mutations, sent on every operation like [`Fault::Throttle`]), with
+//!   the operation's injected latency but no fault consumed, no state change, counted by
+//!   [`StandIn::throttled`]. AWS's real per-operation limits are not modeled.
+//! - **Pagination tokens** are offsets into the current listing: items added or removed between
+//!   pages shift what the next page holds (AWS documents nothing stronger).
+//! - **Fixture helpers that bypass the API**: [`StandIn::put_policy_only`] stores a policy with
+//!   no share; [`StandIn::delete_share`] deletes any share as DeleteResourceShare would (also a
+//!   CREATED_FROM_POLICY one, which the API refuses); [`StandIn::set_policy`] on a recipe whose
+//!   share is already STANDARD replaces that share's principals (as PutImageRecipePolicy does,
+//!   see above), which leaves the share's permission alone.
 //! - **Unsigned requests** (no `Authorization: AWS4-HMAC-SHA256...`) → 403
 //!   `ForbiddenException` for Image Builder, `MissingAuthenticationTokenException` for RAM (RAM
 //!   models no 403 error). **Unknown path/method** → 404 `UnknownOperationException`.
@@ -87,6 +118,7 @@ mod http;
 mod model;
 mod paging;
 mod policy;
+mod ratelimit;
 mod routes;
 pub mod runtime_api;
 mod service;
@@ -123,6 +155,22 @@ pub struct Options {
     pub empty_pages: bool,
     /// Whether RAM sharing with AWS Organizations is enabled (org/OU principals allowed).
     pub org_sharing_enabled: bool,
+    /// A token bucket per AWS operation (see [`RateLimit`]); None: no limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Per-operation rate limit ([`Options::rate_limit`]): every botocore operation has its own
+/// token bucket holding at most `burst` tokens, full at the start and refilled continuously
+/// (fractional tokens kept, monotonic clock) at `per_second`. A call that finds no whole token
+/// is answered 429 `CallRateLimitExceededException` (Image Builder) / `ThrottlingException`
+/// (RAM), is recorded like every call, changes no state and consumes no injected fault; see
+/// [`StandIn::throttled`]. `CfnResponse` and unknown operations are never limited. `burst` 0
+/// throttles every call; a `per_second` of 0 (or NaN) never refills; `f64::INFINITY` never
+/// throttles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
 }
 
 impl Default for Options {
@@ -138,6 +186,7 @@ impl Default for Options {
             page_size: 100,
             empty_pages: false,
             org_sharing_enabled: true,
+            rate_limit: None,
         }
     }
 }
@@ -345,6 +394,15 @@ impl StandIn {
         self.shared.lock().state.add_recipe(arn);
     }
 
+    /// Adds many recipes under one lock, as [`StandIn::add_recipe`] would one by one (O(1)
+    /// each: 10,000 take milliseconds). ARNs already present are skipped.
+    pub fn add_recipes(&self, arns: impl IntoIterator<Item = String>) {
+        let mut inner = self.shared.lock();
+        for arn in arns {
+            inner.state.add_recipe(&arn);
+        }
+    }
+
     /// Deletes a recipe and takes it out of every share.
     pub fn remove_recipe(&self, arn: &str) {
         self.shared.lock().state.remove_recipe(arn);
@@ -360,6 +418,28 @@ impl StandIn {
         if let Err(e) = inner.state.apply_policy(arn, policy, now) {
             drop(inner);
             panic!("StandIn::set_policy({arn}): policy rejected: {e}");
+        }
+    }
+
+    /// Stores `policy` as the recipe's policy text WITHOUT any RAM side effect and without
+    /// validating it: no share is created, changed or deleted (for "policy present but no
+    /// share" fixtures). Adds the recipe if missing. GetImageRecipePolicy returns the text.
+    pub fn put_policy_only(&self, arn: &str, policy: &str) {
+        self.shared.lock().state.put_policy_only(arn, policy);
+    }
+
+    /// Deletes a resource share as DeleteResourceShare would (status `DELETED`, still listed by
+    /// GetResourceShares; each of its recipes in no other ACTIVE share loses its policy), but
+    /// whatever its featureSet (a CREATED_FROM_POLICY share too, which the API refuses; a
+    /// running promotion is cancelled) and even before it is visible: for "share missing"
+    /// fixtures. Deleting a DELETED share does nothing. Panics if no share has that ARN.
+    pub fn delete_share(&self, share_arn: &str) {
+        let mut inner = self.shared.lock();
+        let now = Instant::now();
+        inner.state.tick(now);
+        if !inner.state.force_delete_share(share_arn) {
+            drop(inner);
+            panic!("StandIn::delete_share({share_arn}): no such resource share");
         }
     }
 
@@ -382,13 +462,33 @@ impl StandIn {
         inner.latency.clear();
     }
 
-    /// Every request received, in order, including faulted and unknown ones.
+    /// Every request received, in order, including faulted, throttled and unknown ones (only
+    /// those received while recording is on, see [`StandIn::set_recording`]).
     pub fn calls(&self) -> Vec<Call> {
         self.shared.lock().calls.clone()
     }
 
+    /// How many requests of `op` were received (counted also while recording is off).
     pub fn call_count(&self, op: &str) -> usize {
-        self.shared.lock().calls.iter().filter(|c| c.op == op).count()
+        self.shared.lock().call_counts.get(op).copied().unwrap_or(0)
+    }
+
+    /// Whether each request is stored for [`StandIn::calls`] (on by default). Off, only the
+    /// counts of [`StandIn::call_count`] are kept, which large benchmarks want; calls already
+    /// stored stay. CloudFormation responses are always stored.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.lock().recording = on;
+    }
+
+    /// Calls of `op` answered with a throttling error by [`Options::rate_limit`] (injected
+    /// [`Fault::Throttle`]s are not counted).
+    pub fn throttled(&self, op: &str) -> usize {
+        self.shared.lock().throttled.get(op).copied().unwrap_or(0)
+    }
+
+    /// Calls of every operation answered with a throttling error by [`Options::rate_limit`].
+    pub fn throttled_total(&self) -> usize {
+        self.shared.lock().throttled.values().sum()
     }
 
     /// Every PUT to the response URL, including ones answered with an injected fault.

@@ -6,12 +6,12 @@
 //! timers. Where AWS documents no behaviour, the choice made is written next to the code and
 //! summed up on [`StandIn`](crate::StandIn).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::paging::paged;
+use crate::paging::{IMAGEBUILDER_LIMITS, Limits, RAM_LIMITS, paged_map};
 use crate::policy::{PrincipalKind, is_image_recipe_arn, is_ram_arn, parse_policy, principal_kind, split_arn};
 use crate::util::{Rng, epoch_seconds, iso8601};
 use crate::{Options, PermissionState, RecipeState, ShareState, Snapshot};
@@ -27,6 +27,62 @@ pub const DEFAULT_PERMISSION_ACTIONS: [&str; 2] = ["imagebuilder:GetImageRecipe"
 pub const PERMISSION_QUOTA: usize = 10;
 /// The model's `ResourcePolicyDocument` length limits.
 const POLICY_MAX_LEN: usize = 30_000;
+/// The platform every modeled recipe reports.
+const RECIPE_PLATFORM: &str = "Linux";
+/// Image Builder's `Ownership` enum (ListImageRecipes `owner`).
+const OWNERSHIP: [&str; 5] = ["Self", "Shared", "Amazon", "ThirdParty", "AWSMarketplace"];
+/// ListImageRecipes' documented filter names (case-sensitive).
+const RECIPE_FILTERS: [&str; 3] = ["name", "parentImage", "platform"];
+
+/// What is reported about a recipe (see `State::facts`).
+struct RecipeFacts<'a> {
+    name: &'a str,
+    version: &'a str,
+    owner: &'a str,
+    partition: &'a str,
+    region: &'a str,
+    parent_image: String,
+}
+
+/// ListImageRecipes' `filters`, checked against the model (`FilterList` 1–10 filters,
+/// `FilterName` `[a-zA-Z]{1,1024}` and one of [`RECIPE_FILTERS`], `FilterValues` 1–10 values
+/// matching `FilterValue`); any violation is an `InvalidRequestException`. A recipe matches when,
+/// for every filter, its attribute equals one of the values (exactly, case-sensitively).
+fn recipe_filters(input: &Value) -> Result<Vec<(&str, Vec<&str>)>, ApiError> {
+    let bad = |m: String| ApiError::new("InvalidRequestException", m);
+    let list = match input.get("filters") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(l)) if (1..=10).contains(&l.len()) => l,
+        Some(other) => return Err(bad(format!("filters must be a list of 1 to 10 filters, got {other}"))),
+    };
+    list.iter()
+        .map(|f| {
+            let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
+            if !RECIPE_FILTERS.contains(&name) {
+                return Err(bad(format!(
+                    "The filter name {name:?} is not valid; use one of {}",
+                    RECIPE_FILTERS.join(", ")
+                )));
+            }
+            let values: Vec<&str> = match f.get("values").and_then(Value::as_array) {
+                Some(v) if (1..=10).contains(&v.len()) => v.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let valid = |v: &str| {
+                (1..=1024).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"./_ :,{}\"-".contains(&b))
+            };
+            let count = f.get("values").and_then(Value::as_array).map_or(0, Vec::len);
+            if values.is_empty() || values.len() != count || !values.iter().all(|v| valid(v)) {
+                return Err(bad(format!(
+                    "The values of filter {name} must be 1 to 10 strings of letters, digits and ./_ :,{{}}\"-"
+                )));
+            }
+            Ok((name, values))
+        })
+        .collect()
+}
 
 pub(crate) const CREATED_FROM_POLICY: &str = "CREATED_FROM_POLICY";
 pub(crate) const PROMOTING_TO_STANDARD: &str = "PROMOTING_TO_STANDARD";
@@ -161,12 +217,6 @@ struct Share {
     promotion: Option<(Instant, String)>,
 }
 
-impl Share {
-    fn holds(&self, resource: &str) -> bool {
-        self.resources.iter().any(|r| r.entity == resource)
-    }
-}
-
 struct Permission {
     arn: String,
     name: String,
@@ -204,10 +254,24 @@ struct TokenUse {
     response: Value,
 }
 
+/// The modeled state. Shares are never removed from `shares` (deleted ones keep status
+/// DELETED), so share indices are stable and the indexes below can hold them; every look-up by
+/// ARN goes through an index so that operations stay cheap with 10,000s of recipes and shares.
 pub(crate) struct State {
     opts: Options,
+    /// In creation order (the order ListImageRecipes answers).
     recipes: Vec<Recipe>,
+    /// Recipe ARN → index in `recipes`.
+    recipe_index: HashMap<String, usize>,
     shares: Vec<Share>,
+    /// Share ARN → index in `shares`.
+    share_index: HashMap<String, usize>,
+    /// Resource ARN → indices (ascending) of the shares of any status whose resources hold it.
+    shares_of_resource: HashMap<String, Vec<usize>>,
+    /// Permission ARN → how many shares (of any status) use it.
+    perm_users: HashMap<String, usize>,
+    /// Indices of shares with a running promotion.
+    promoting: Vec<usize>,
     perms: Vec<Permission>,
     share_seq: u32,
     perm_seq: u32,
@@ -231,7 +295,12 @@ impl State {
         State {
             opts,
             recipes: Vec::new(),
+            recipe_index: HashMap::new(),
             shares: Vec::new(),
+            share_index: HashMap::new(),
+            shares_of_resource: HashMap::new(),
+            perm_users: HashMap::new(),
+            promoting: Vec::new(),
             perms: vec![default],
             share_seq: 0,
             perm_seq: 0,
@@ -244,31 +313,108 @@ impl State {
     /// share to STANDARD with its managed permission, and CREATED_FROM_POLICY permissions no
     /// share uses any more are deleted (as RAM does after a promotion).
     pub(crate) fn tick(&mut self, now: Instant) {
+        if self.promoting.is_empty() {
+            return;
+        }
         let mut changed = false;
-        for share in &mut self.shares {
-            if let Some((done_at, target)) = &share.promotion
-                && now >= *done_at
-            {
-                share.feature_set = STANDARD;
-                share.permission_arn = target.clone();
-                share.promotion = None;
-                share.updated = SystemTime::now();
-                changed = true;
+        let mut still = Vec::new();
+        for i in std::mem::take(&mut self.promoting) {
+            match &self.shares[i].promotion {
+                Some((done_at, target)) if now >= *done_at => {
+                    let target = target.clone();
+                    self.set_share_permission(i, target);
+                    let share = &mut self.shares[i];
+                    share.feature_set = STANDARD;
+                    share.promotion = None;
+                    share.updated = SystemTime::now();
+                    changed = true;
+                }
+                Some(_) => still.push(i),
+                // Cancelled (the share was deleted by StandIn::delete_share).
+                None => {}
             }
         }
+        self.promoting = still;
         if changed {
             self.gc_permissions();
         }
     }
 
+    /// Deletes the CREATED_FROM_POLICY permissions no share (of any status) uses any more.
     fn gc_permissions(&mut self) {
-        let shares = &self.shares;
+        let users = &self.perm_users;
         self.perms
-            .retain(|p| p.feature_set != CREATED_FROM_POLICY || shares.iter().any(|s| s.permission_arn == p.arn));
+            .retain(|p| p.feature_set != CREATED_FROM_POLICY || users.get(&p.arn).is_some_and(|&n| n > 0));
+    }
+
+    /// Points share `i` at permission `arn`, keeping [`State::perm_users`] in step.
+    fn set_share_permission(&mut self, i: usize, arn: String) {
+        let old = std::mem::replace(&mut self.shares[i].permission_arn, arn.clone());
+        if let Some(n) = self.perm_users.get_mut(&old) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.perm_users.remove(&old);
+            }
+        }
+        *self.perm_users.entry(arn).or_default() += 1;
+    }
+
+    /// Appends a share and indexes it.
+    fn push_share(&mut self, share: Share) {
+        let i = self.shares.len();
+        self.share_index.insert(share.arn.clone(), i);
+        for r in &share.resources {
+            self.index_resource(&r.entity, i);
+        }
+        *self.perm_users.entry(share.permission_arn.clone()).or_default() += 1;
+        self.shares.push(share);
+    }
+
+    fn index_resource(&mut self, resource: &str, share: usize) {
+        let list = self.shares_of_resource.entry(resource.to_string()).or_default();
+        if let Err(pos) = list.binary_search(&share) {
+            list.insert(pos, share);
+        }
+    }
+
+    fn unindex_resource(&mut self, resource: &str, share: usize) {
+        if let Some(list) = self.shares_of_resource.get_mut(resource) {
+            if let Ok(pos) = list.binary_search(&share) {
+                list.remove(pos);
+            }
+            if list.is_empty() {
+                self.shares_of_resource.remove(resource);
+            }
+        }
+    }
+
+    /// Indices (ascending) of the shares of any status holding `resource`.
+    fn shares_holding(&self, resource: &str) -> &[usize] {
+        self.shares_of_resource
+            .get(resource)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The first ACTIVE share holding `resource`.
+    fn active_share_of(&self, resource: &str) -> Option<usize> {
+        self.shares_holding(resource)
+            .iter()
+            .copied()
+            .find(|&i| self.shares[i].status == ACTIVE)
+    }
+
+    fn has_recipe(&self, arn: &str) -> bool {
+        self.recipe_index.contains_key(arn)
+    }
+
+    fn recipe(&self, arn: &str) -> Option<&Recipe> {
+        self.recipe_index.get(arn).map(|&i| &self.recipes[i])
     }
 
     pub(crate) fn add_recipe(&mut self, arn: &str) {
-        if !self.recipes.iter().any(|r| r.arn == arn) {
+        if !self.has_recipe(arn) {
+            self.recipe_index.insert(arn.to_string(), self.recipes.len());
             self.recipes.push(Recipe {
                 arn: arn.to_string(),
                 policy: None,
@@ -278,16 +424,48 @@ impl State {
     }
 
     /// Deletes the recipe and takes it out of every share (a test helper: real Image Builder
-    /// refuses to delete a shared recipe).
+    /// refuses to delete a shared recipe). O(recipes): later recipes move down one place.
     pub(crate) fn remove_recipe(&mut self, arn: &str) {
-        self.recipes.retain(|r| r.arn != arn);
-        for s in &mut self.shares {
-            s.resources.retain(|r| r.entity != arn);
+        if let Some(pos) = self.recipe_index.remove(arn) {
+            self.recipes.remove(pos);
+            for (i, r) in self.recipes.iter().enumerate().skip(pos) {
+                self.recipe_index.insert(r.arn.clone(), i);
+            }
+        }
+        for i in self.shares_of_resource.remove(arn).unwrap_or_default() {
+            self.shares[i].resources.retain(|r| r.entity != arn);
         }
     }
 
     fn recipe_mut(&mut self, arn: &str) -> Option<&mut Recipe> {
-        self.recipes.iter_mut().find(|r| r.arn == arn)
+        self.recipe_index.get(arn).map(|&i| &mut self.recipes[i])
+    }
+
+    /// Stores `text` as the recipe's policy with no RAM side effect (a test helper for "policy
+    /// present but no share"); adds the recipe if missing.
+    pub(crate) fn put_policy_only(&mut self, arn: &str, text: &str) {
+        self.add_recipe(arn);
+        if let Some(r) = self.recipe_mut(arn) {
+            r.policy = Some(text.to_string());
+        }
+    }
+
+    /// Deletes a share as DeleteResourceShare would, whatever its featureSet and visibility (a
+    /// test helper; a running promotion is cancelled). False if no share has that ARN.
+    pub(crate) fn force_delete_share(&mut self, arn: &str) -> bool {
+        let Some(&i) = self.share_index.get(arn) else {
+            return false;
+        };
+        let share = &mut self.shares[i];
+        if share.status == DELETED {
+            return true;
+        }
+        share.status = DELETED;
+        share.promotion = None;
+        share.updated = SystemTime::now();
+        let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
+        self.clear_unshared_policies(&resources);
+        true
     }
 
     /// Stores `text` as the recipe's policy and applies RAM's side effects. The recipe must exist.
@@ -299,7 +477,7 @@ impl State {
         // Stored verbatim: AWS does not document whether it normalizes the text.
         recipe.policy = Some(text.to_string());
         let sys = SystemTime::now();
-        let existing = self.shares.iter().position(|s| s.status == ACTIVE && s.holds(arn));
+        let existing = self.active_share_of(arn);
         match existing {
             Some(i) => {
                 // Undocumented: a new policy on a recipe that already has a policy share
@@ -318,7 +496,7 @@ impl State {
                 // promoted its permission is managed in RAM and left alone.
                 if self.shares[i].feature_set == CREATED_FROM_POLICY {
                     let perm = self.resolve_permission(&info.actions);
-                    self.shares[i].permission_arn = perm;
+                    self.set_share_permission(i, perm);
                     self.gc_permissions();
                 }
             }
@@ -355,7 +533,7 @@ impl State {
                     visible_at: now + self.opts.share_visible_after,
                     promotion: None,
                 };
-                self.shares.push(share);
+                self.push_share(share);
             }
         }
         Ok(())
@@ -426,9 +604,10 @@ impl State {
         if !is_ram_arn(arn, "resource-share/") {
             return Err(malformed(arn));
         }
-        self.shares
-            .iter()
-            .position(|s| s.arn == arn && now >= s.visible_at)
+        self.share_index
+            .get(arn)
+            .copied()
+            .filter(|&i| now >= self.shares[i].visible_at)
             .ok_or_else(|| unknown("resource share", arn))
     }
 
@@ -436,7 +615,7 @@ impl State {
     /// the sharing it wrote into the resource policy.
     fn clear_unshared_policies(&mut self, recipes: &[String]) {
         for arn in recipes {
-            if !self.shares.iter().any(|s| s.status == ACTIVE && s.holds(arn))
+            if self.active_share_of(arn).is_none()
                 && let Some(r) = self.recipe_mut(arn)
             {
                 r.policy = None;
@@ -451,6 +630,7 @@ impl State {
             "GetImageRecipePolicy" => self.get_image_recipe_policy(input, request_id),
             "PutImageRecipePolicy" => self.put_image_recipe_policy(input, request_id, now),
             "GetImageRecipe" => self.get_image_recipe(input, request_id),
+            "ListImageRecipes" => self.list_image_recipes(input, request_id),
             "ListResources" => self.list_resources(input, now),
             "GetResourceShares" => self.get_resource_shares(input, now),
             "ListResourceSharePermissions" => self.list_resource_share_permissions(input, now),
@@ -468,8 +648,61 @@ impl State {
         }
     }
 
-    fn paged(&self, key: &str, items: Vec<Value>, input: &Value, op: &str) -> Result<Value, ApiError> {
-        paged(key, items, input, op, self.opts.page_size, self.opts.empty_pages)
+    /// One page of a RAM listing; `map` builds the JSON of the page's items only.
+    fn paged<T>(
+        &self,
+        key: &str,
+        items: Vec<T>,
+        map: impl FnMut(T) -> Value,
+        input: &Value,
+        op: &str,
+    ) -> Result<Value, ApiError> {
+        self.paged_with(key, items, map, input, op, &RAM_LIMITS)
+    }
+
+    fn paged_with<T>(
+        &self,
+        key: &str,
+        items: Vec<T>,
+        map: impl FnMut(T) -> Value,
+        input: &Value,
+        op: &str,
+        limits: &Limits,
+    ) -> Result<Value, ApiError> {
+        paged_map(
+            key,
+            items,
+            map,
+            input,
+            op,
+            self.opts.page_size,
+            self.opts.empty_pages,
+            limits,
+        )
+    }
+
+    /// Indices (ascending, deduplicated) of the shares a listing has to look at: those named
+    /// in `share_arns` and/or holding one of `resources`, or all when neither filter is given.
+    /// Indexed, so a filter on one ARN costs O(1) whatever the number of shares.
+    fn candidate_shares(&self, share_arns: Option<&[String]>, resources: Option<&[String]>) -> Vec<usize> {
+        let by_share: Option<Vec<usize>> =
+            share_arns.map(|arns| arns.iter().filter_map(|a| self.share_index.get(a).copied()).collect());
+        let by_resource: Option<Vec<usize>> = resources.map(|arns| {
+            arns.iter()
+                .flat_map(|a| self.shares_holding(a).iter().copied())
+                .collect()
+        });
+        let mut out = match (by_share, by_resource) {
+            (None, None) => return (0..self.shares.len()).collect(),
+            (Some(v), None) | (None, Some(v)) => v,
+            (Some(a), Some(b)) => {
+                let a: HashSet<usize> = a.into_iter().collect();
+                b.into_iter().filter(|i| a.contains(i)).collect()
+            }
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     // ---- Image Builder ----
@@ -498,11 +731,7 @@ impl State {
 
     fn get_image_recipe_policy(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
         let arn = Self::recipe_arn(input, "InvalidRequestException")?;
-        let recipe = self
-            .recipes
-            .iter()
-            .find(|r| r.arn == arn)
-            .ok_or_else(|| Self::not_found(arn))?;
+        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
         // Undocumented: AWS does not say what a recipe without a policy returns; modeled as
         // ResourceNotFoundException, the only "absent" error the operation models.
         let policy = recipe.policy.as_ref().ok_or_else(|| {
@@ -525,7 +754,7 @@ impl State {
                 ));
             }
         };
-        if !self.recipes.iter().any(|r| r.arn == arn) {
+        if !self.has_recipe(arn) {
             return Err(Self::not_found(arn));
         }
         self.apply_policy(arn, policy, now)
@@ -535,35 +764,106 @@ impl State {
 
     fn get_image_recipe(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
         let arn = Self::recipe_arn(input, "InvalidRequestException")?;
-        let recipe = self
-            .recipes
-            .iter()
-            .find(|r| r.arn == arn)
-            .ok_or_else(|| Self::not_found(arn))?;
-        let parts = split_arn(arn).unwrap_or_default();
-        let mut path = parts[5].split('/').skip(1);
-        let name = path.next().unwrap_or("recipe");
-        let version = path.next().unwrap_or("1.0.0");
-        let region = parts[3];
-        let p = parts[1];
+        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
+        let f = self.facts(arn);
+        let (p, region) = (f.partition, f.region);
         Ok(json!({
             "requestId": request_id,
             "imageRecipe": {
                 "arn": recipe.arn,
                 "type": "AMI",
-                "name": name,
-                "platform": "Linux",
-                "owner": parts[4],
-                "version": version,
+                "name": f.name,
+                "platform": RECIPE_PLATFORM,
+                "owner": f.owner,
+                "version": f.version,
                 "components": [
                     {"componentArn": format!("arn:{p}:imagebuilder:{region}:aws:component/update-linux/x.x.x")}
                 ],
-                "parentImage": format!("arn:{p}:imagebuilder:{region}:aws:image/amazon-linux-2-x86/x.x.x"),
+                "parentImage": f.parent_image,
                 "blockDeviceMappings": [],
                 "dateCreated": iso8601(recipe.created),
                 "tags": {},
             }
         }))
+    }
+
+    /// What the stand-in reports about a recipe, derived from its ARN
+    /// (`arn:<p>:imagebuilder:<region>:<owner>:image-recipe/<name>/<version>`). Recipes added
+    /// with an ARN of another shape fall back to the options' partition, Region and account,
+    /// name `recipe` and version `1.0.0`.
+    fn facts<'a>(&'a self, arn: &'a str) -> RecipeFacts<'a> {
+        let parts = split_arn(arn).unwrap_or_default();
+        let or = |v: &'a str, default: &'a str| if v.is_empty() { default } else { v };
+        let mut path = parts[5].split('/').skip(1);
+        let partition = or(parts[1], &self.opts.partition);
+        let region = or(parts[3], &self.opts.region);
+        RecipeFacts {
+            name: path.next().unwrap_or("recipe"),
+            version: path.next().unwrap_or("1.0.0"),
+            owner: or(parts[4], &self.opts.account),
+            partition,
+            region,
+            parent_image: format!("arn:{partition}:imagebuilder:{region}:aws:image/amazon-linux-2-x86/x.x.x"),
+        }
+    }
+
+    /// ListImageRecipes: `owner` `Self` (the default) lists every recipe, in creation order;
+    /// the other owners list nothing (one account is modeled and nothing is shared with it).
+    fn list_image_recipes(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let bad = |m: String| ApiError::new("InvalidRequestException", m);
+        let owner = match input.get("owner") {
+            None | Some(Value::Null) => "Self",
+            Some(Value::String(o)) if OWNERSHIP.contains(&o.as_str()) => o.as_str(),
+            Some(other) => {
+                return Err(bad(format!(
+                    "owner must be one of {}, got {other}",
+                    OWNERSHIP.join(", ")
+                )));
+            }
+        };
+        let filters = recipe_filters(input)?;
+        let rows: Vec<&Recipe> = if owner == "Self" {
+            self.recipes
+                .iter()
+                .filter(|r| {
+                    filters.is_empty() || {
+                        let f = self.facts(&r.arn);
+                        filters.iter().all(|(name, values)| {
+                            let v = match *name {
+                                "name" => f.name,
+                                "parentImage" => f.parent_image.as_str(),
+                                _ => RECIPE_PLATFORM,
+                            };
+                            values.contains(&v)
+                        })
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let summary = |r: &Recipe| {
+            let f = self.facts(&r.arn);
+            json!({
+                "arn": r.arn,
+                "name": f.name,
+                "platform": RECIPE_PLATFORM,
+                "owner": f.owner,
+                "parentImage": f.parent_image,
+                "dateCreated": iso8601(r.created),
+                "tags": {},
+            })
+        };
+        let mut out = self.paged_with(
+            "imageRecipeSummaryList",
+            rows,
+            summary,
+            input,
+            "ListImageRecipes",
+            &IMAGEBUILDER_LIMITS,
+        )?;
+        out["requestId"] = Value::String(request_id.to_string());
+        Ok(out)
     }
 
     // ---- RAM ----
@@ -613,32 +913,37 @@ impl State {
         let share_arns = share_arns_filter(input)?;
         let principal = opt_str(input, "principal")?;
         let scope = opt_enum(input, "resourceRegionScope", &["ALL", "REGIONAL", "GLOBAL"])?;
-        let mut rows = Vec::new();
+        let mut rows: Vec<(&Share, &Assoc)> = Vec::new();
         if is_self && type_matches && scope != Some("GLOBAL") {
-            for s in self.shares.iter().filter(|s| s.status == ACTIVE && now >= s.visible_at) {
-                if share_arns.as_ref().is_some_and(|f| !f.contains(&s.arn)) {
+            let wanted: Option<HashSet<&str>> = resource_arns.as_ref().map(|f| f.iter().map(String::as_str).collect());
+            for i in self.candidate_shares(share_arns.as_deref(), resource_arns.as_deref()) {
+                let s = &self.shares[i];
+                if s.status != ACTIVE || now < s.visible_at {
                     continue;
                 }
                 if principal.is_some_and(|p| !s.principals.iter().any(|a| a.entity == p)) {
                     continue;
                 }
                 for r in &s.resources {
-                    if resource_arns.as_ref().is_some_and(|f| !f.contains(&r.entity)) {
+                    if wanted.as_ref().is_some_and(|f| !f.contains(r.entity.as_str())) {
                         continue;
                     }
-                    rows.push(json!({
-                        "arn": r.entity,
-                        "type": RESOURCE_TYPE,
-                        "resourceShareArn": s.arn,
-                        "status": "AVAILABLE",
-                        "creationTime": epoch_seconds(r.created),
-                        "lastUpdatedTime": epoch_seconds(s.updated),
-                        "resourceRegionScope": "REGIONAL",
-                    }));
+                    rows.push((s, r));
                 }
             }
         }
-        self.paged("resources", rows, input, "ListResources")
+        let row = |(s, r): (&Share, &Assoc)| {
+            json!({
+                "arn": r.entity,
+                "type": RESOURCE_TYPE,
+                "resourceShareArn": s.arn,
+                "status": "AVAILABLE",
+                "creationTime": epoch_seconds(r.created),
+                "lastUpdatedTime": epoch_seconds(s.updated),
+                "resourceRegionScope": "REGIONAL",
+            })
+        };
+        self.paged("resources", rows, row, input, "ListResources")
     }
 
     fn get_resource_shares(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
@@ -653,31 +958,40 @@ impl State {
         )?;
         let name = opt_str(input, "name")?;
         let permission = opt_str(input, "permissionArn")?;
-        let mut rows = Vec::new();
+        let mut rows: Vec<&Share> = Vec::new();
         if is_self {
-            for s in self.shares.iter().filter(|s| now >= s.visible_at) {
-                if arns.as_ref().is_some_and(|f| !f.contains(&s.arn))
+            for i in self.candidate_shares(arns.as_deref(), None) {
+                let s = &self.shares[i];
+                if now < s.visible_at
                     || status.is_some_and(|st| st != s.status)
                     || name.is_some_and(|n| n != s.name)
                     || permission.is_some_and(|p| p != s.permission_arn)
                 {
                     continue;
                 }
-                rows.push(self.share_json(s));
+                rows.push(s);
             }
         }
-        self.paged("resourceShares", rows, input, "GetResourceShares")
+        self.paged(
+            "resourceShares",
+            rows,
+            |s| self.share_json(s),
+            input,
+            "GetResourceShares",
+        )
     }
 
     fn list_resource_share_permissions(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
         let arn = req_str(input, "resourceShareArn")?;
         let i = self.find_share(arn, now)?;
-        let rows: Vec<Value> = self
-            .perm(&self.shares[i].permission_arn)
-            .map(Permission::summary)
-            .into_iter()
-            .collect();
-        self.paged("permissions", rows, input, "ListResourceSharePermissions")
+        let rows: Vec<&Permission> = self.perm(&self.shares[i].permission_arn).into_iter().collect();
+        self.paged(
+            "permissions",
+            rows,
+            Permission::summary,
+            input,
+            "ListResourceSharePermissions",
+        )
     }
 
     fn list_permissions(&self, input: &Value) -> Result<Value, ApiError> {
@@ -692,9 +1006,8 @@ impl State {
             .filter(|p| p.feature_set != CREATED_FROM_POLICY)
             .filter(|p| kind == "ALL" || p.permission_type == kind)
             .filter(|p| resource_type.is_none_or(|t| t.eq_ignore_ascii_case(&p.resource_type)))
-            .map(Permission::summary)
-            .collect();
-        self.paged("permissions", rows, input, "ListPermissions")
+            .collect::<Vec<_>>();
+        self.paged("permissions", rows, Permission::summary, input, "ListPermissions")
     }
 
     fn get_resource_share_associations(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
@@ -737,9 +1050,12 @@ impl State {
                 "RESTORING",
             ],
         )?;
-        let mut rows = Vec::new();
-        for s in self.shares.iter().filter(|s| now >= s.visible_at) {
-            if arns.as_ref().is_some_and(|f| !f.contains(&s.arn)) {
+        let mut rows: Vec<(&Share, &Assoc, &'static str)> = Vec::new();
+        // Indexed look-up when a resource is named (only RESOURCE rows can match it).
+        let resource_filter = resource.filter(|_| kind == "RESOURCE").map(|r| vec![r.to_string()]);
+        for i in self.candidate_shares(arns.as_deref(), resource_filter.as_deref()) {
+            let s = &self.shares[i];
+            if now < s.visible_at {
                 continue;
             }
             let entities = match kind {
@@ -759,19 +1075,28 @@ impl State {
                 if resource.is_some_and(|r| r != e.entity) || principal.is_some_and(|p| p != e.entity) {
                     continue;
                 }
-                rows.push(json!({
-                    "resourceShareArn": s.arn,
-                    "resourceShareName": s.name,
-                    "associatedEntity": e.entity,
-                    "associationType": kind,
-                    "status": status,
-                    "creationTime": epoch_seconds(e.created),
-                    "lastUpdatedTime": epoch_seconds(s.updated),
-                    "external": false,
-                }));
+                rows.push((s, e, status));
             }
         }
-        self.paged("resourceShareAssociations", rows, input, "GetResourceShareAssociations")
+        let row = |(s, e, status): (&Share, &Assoc, &str)| {
+            json!({
+                "resourceShareArn": s.arn,
+                "resourceShareName": s.name,
+                "associatedEntity": e.entity,
+                "associationType": kind,
+                "status": status,
+                "creationTime": epoch_seconds(e.created),
+                "lastUpdatedTime": epoch_seconds(s.updated),
+                "external": false,
+            })
+        };
+        self.paged(
+            "resourceShareAssociations",
+            rows,
+            row,
+            input,
+            "GetResourceShareAssociations",
+        )
     }
 
     /// Looks up a clientToken for `op`: Some(answer) to replay, an error on mismatch.
@@ -846,7 +1171,7 @@ impl State {
             if split_arn(r).is_none() {
                 return Err(malformed(r));
             }
-            if add && !self.recipes.iter().any(|x| &x.arn == r) {
+            if add && !self.has_recipe(r) {
                 return Err(unknown("resource", r));
             }
         }
@@ -867,6 +1192,7 @@ impl State {
                 "external": false,
             }));
         };
+        let mut added_resources = Vec::new();
         let mut removed_resources = Vec::new();
         for (list, entities, kind) in [
             (&mut share.principals, &principals, "PRINCIPAL"),
@@ -881,6 +1207,9 @@ impl State {
                             created: sys,
                         });
                         row(e, kind, sys);
+                        if kind == "RESOURCE" {
+                            added_resources.push(e.clone());
+                        }
                     }
                     (true, Some(p)) => row(e, kind, list[p].created),
                     (false, Some(p)) => {
@@ -896,6 +1225,12 @@ impl State {
             }
         }
         share.updated = sys;
+        for r in &added_resources {
+            self.index_resource(r, i);
+        }
+        for r in &removed_resources {
+            self.unindex_resource(r, i);
+        }
         self.clear_unshared_policies(&removed_resources);
         let token = token.map(str::to_string).unwrap_or_else(|| self.rng.uuid());
         let response = json!({"resourceShareAssociations": rows, "clientToken": token});
@@ -942,6 +1277,7 @@ impl State {
         share.feature_set = PROMOTING_TO_STANDARD;
         share.promotion = Some((done_at, target));
         share.updated = SystemTime::now();
+        self.promoting.push(i);
         Ok(json!({"returnValue": true}))
     }
 

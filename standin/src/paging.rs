@@ -1,16 +1,40 @@
-//! Pagination shared by every RAM list operation: `maxResults` capped by
+//! Pagination shared by every list operation (RAM's and Image Builder's ListImageRecipes):
+//! `maxResults` within the service's range and capped by
 //! [`Options::page_size`](crate::Options::page_size), an opaque `nextToken`, and the
 //! `empty_pages` option that makes the first page of every listing empty but carry a token (RAM
 //! documents that a page can be empty while `nextToken` is set, and callers that stop at the
-//! first empty page lose data).
+//! first empty page lose data). Items are turned into JSON only for the page answered, so
+//! paging through a large listing costs O(items) per page, not O(items) JSON values.
+
+use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 
-use crate::model::{ApiError, invalid_parameter};
+use crate::model::ApiError;
 use crate::util::{hex_decode, hex_encode};
 
-/// RAM's documented `MaxResults` range.
-const MAX_RESULTS_RANGE: std::ops::RangeInclusive<i64> = 1..=500;
+/// The pagination rules of one service: the model's `maxResults` range and the error codes
+/// for a bad `maxResults` and a bad `nextToken`.
+pub(crate) struct Limits {
+    pub max_results: RangeInclusive<i64>,
+    pub bad_max_results: &'static str,
+    pub bad_token: &'static str,
+}
+
+/// RAM: `MaxResults` 1–500; `InvalidParameterException` / `InvalidNextTokenException`.
+pub(crate) const RAM_LIMITS: Limits = Limits {
+    max_results: 1..=500,
+    bad_max_results: "InvalidParameterException",
+    bad_token: "InvalidNextTokenException",
+};
+
+/// Image Builder: `RestrictedInteger` 1–25; `InvalidRequestException` /
+/// `InvalidPaginationTokenException`.
+pub(crate) const IMAGEBUILDER_LIMITS: Limits = Limits {
+    max_results: 1..=25,
+    bad_max_results: "InvalidRequestException",
+    bad_token: "InvalidPaginationTokenException",
+};
 /// Marks tokens of this stand-in, so a token from elsewhere is rejected.
 const TOKEN_PREFIX: &str = "rsst1";
 
@@ -26,7 +50,8 @@ fn decode_token(op: &str, token: &str) -> Option<usize> {
     offset.parse().ok()
 }
 
-/// Builds `{ <key>: <one page of items>, "nextToken"?: ... }` for the request `input`.
+/// [`paged_map`] with RAM's rules on ready JSON items.
+#[cfg(test)]
 pub(crate) fn paged(
     key: &str,
     items: Vec<Value>,
@@ -35,14 +60,35 @@ pub(crate) fn paged(
     page_size: usize,
     empty_pages: bool,
 ) -> Result<Value, ApiError> {
+    paged_map(key, items, |v| v, input, op, page_size, empty_pages, &RAM_LIMITS)
+}
+
+/// Builds `{ <key>: <one page of items>, "nextToken"?: ... }` for the request `input` under
+/// the service's `limits`; `map` turns only the items of the page answered into JSON.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn paged_map<T>(
+    key: &str,
+    items: Vec<T>,
+    map: impl FnMut(T) -> Value,
+    input: &Value,
+    op: &str,
+    page_size: usize,
+    empty_pages: bool,
+    limits: &Limits,
+) -> Result<Value, ApiError> {
     let max = match input.get("maxResults") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_i64() {
-            Some(n) if MAX_RESULTS_RANGE.contains(&n) => Some(n as usize),
+            Some(n) if limits.max_results.contains(&n) => Some(n as usize),
             _ => {
-                return Err(invalid_parameter(format!(
-                    "maxResults must be an integer between 1 and 500, got {v}"
-                )));
+                return Err(ApiError::new(
+                    limits.bad_max_results,
+                    format!(
+                        "maxResults must be an integer between {} and {}, got {v}",
+                        limits.max_results.start(),
+                        limits.max_results.end()
+                    ),
+                ));
             }
         },
     };
@@ -53,22 +99,22 @@ pub(crate) fn paged(
         Some(Value::String(t)) => Some(t.as_str()),
         Some(other) => {
             return Err(ApiError::new(
-                "InvalidNextTokenException",
+                limits.bad_token,
                 format!("The specified value for nextToken is not valid: {other}"),
             ));
         }
     };
     let (page, next) = match token {
         None if empty_pages => (Vec::new(), Some(encode_token(op, 0))),
-        None => page_from(items, 0, size, op),
+        None => page_from(items, map, 0, size, op),
         Some(t) => {
             let offset = decode_token(op, t).ok_or_else(|| {
                 ApiError::new(
-                    "InvalidNextTokenException",
+                    limits.bad_token,
                     format!("The specified value for nextToken is not valid: {t}"),
                 )
             })?;
-            page_from(items, offset, size, op)
+            page_from(items, map, offset, size, op)
         }
     };
     let mut out = Map::new();
@@ -79,9 +125,15 @@ pub(crate) fn paged(
     Ok(Value::Object(out))
 }
 
-fn page_from(items: Vec<Value>, offset: usize, size: usize, op: &str) -> (Vec<Value>, Option<String>) {
+fn page_from<T>(
+    items: Vec<T>,
+    map: impl FnMut(T) -> Value,
+    offset: usize,
+    size: usize,
+    op: &str,
+) -> (Vec<Value>, Option<String>) {
     let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(size).collect();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(size).map(map).collect();
     let end = offset.saturating_add(size);
     let next = (end < total).then(|| encode_token(op, end));
     (page, next)
@@ -124,5 +176,51 @@ mod tests {
         assert_eq!(e.code, "InvalidParameterException");
         let out = paged("x", Vec::new(), &json!({}), "Op", 3, false).unwrap();
         assert_eq!(out, json!({"x": []}));
+    }
+
+    #[test]
+    fn image_builder_limits_and_codes() {
+        let ib = |input: Value| paged_map("x", items(30), |v| v, &input, "Op", 100, false, &IMAGEBUILDER_LIMITS);
+        assert_eq!(
+            ib(json!({"maxResults": 25})).unwrap()["x"].as_array().unwrap().len(),
+            25
+        );
+        assert_eq!(
+            ib(json!({"maxResults": 26})).unwrap_err().code,
+            "InvalidRequestException"
+        );
+        assert_eq!(
+            ib(json!({"maxResults": 0})).unwrap_err().code,
+            "InvalidRequestException"
+        );
+        assert_eq!(
+            ib(json!({"nextToken": "zz"})).unwrap_err().code,
+            "InvalidPaginationTokenException"
+        );
+        assert_eq!(
+            ib(json!({"nextToken": 7})).unwrap_err().code,
+            "InvalidPaginationTokenException"
+        );
+    }
+
+    #[test]
+    fn only_the_page_is_mapped() {
+        let mut mapped = 0;
+        let out = paged_map(
+            "x",
+            (0..1000).collect::<Vec<i32>>(),
+            |i| {
+                mapped += 1;
+                json!(i)
+            },
+            &json!({"maxResults": 10}),
+            "Op",
+            100,
+            false,
+            &RAM_LIMITS,
+        )
+        .unwrap();
+        assert_eq!(out["x"].as_array().unwrap().len(), 10);
+        assert_eq!(mapped, 10);
     }
 }

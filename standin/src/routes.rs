@@ -55,6 +55,14 @@ pub const ROUTES: &[Route] = &[
         errors: &["InvalidRequestException", "ResourceNotFoundException"],
     },
     Route {
+        service: IB,
+        op: "ListImageRecipes",
+        method: "POST",
+        path: "/ListImageRecipes",
+        query: &[],
+        errors: &["InvalidRequestException", "InvalidPaginationTokenException"],
+    },
+    Route {
         service: RAM,
         op: "ListResources",
         method: "POST",
@@ -202,6 +210,7 @@ pub const ERRORS: &[(&str, &str, u16)] = &[
     (IB, "InvalidRequestException", 400),
     (IB, "InvalidParameterValueException", 400),
     (IB, "ResourceNotFoundException", 404),
+    (IB, "InvalidPaginationTokenException", 400),
     // RAM
     (RAM, "ServerInternalException", 500),
     (RAM, "ServiceUnavailableException", 503),

@@ -1,5 +1,6 @@
-//! The request pipeline of the AWS stand-in: route by method + path, record the call, apply
-//! injected latency and faults, check that the request is signed, merge query and body into the
+//! The request pipeline of the AWS stand-in: route by method + path, record the call, take a
+//! token from the operation's rate-limit bucket, apply injected latency and faults, check that
+//! the request is signed, merge query and body into the
 //! operation's input, run it on the model, and answer in restJson1 (JSON body,
 //! `x-amzn-RequestId`, errors as `x-amzn-ErrorType` + `{"message"}` with the model's status).
 //! `PUT /cfn-response/...` is the CloudFormation response URL and is recorded separately.
@@ -12,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http::{Reply, Request, Response};
 use crate::model::State;
+use crate::ratelimit::TokenBucket;
 use crate::routes::{find_route, status_of};
 use crate::util::Rng;
 use crate::{Call, CfnResponse, Fault, Options};
@@ -32,10 +34,19 @@ pub(crate) struct Shared {
 
 pub(crate) struct Inner {
     pub state: State,
+    /// Every call while `recording` is on.
     pub calls: Vec<Call>,
+    /// Whether `calls` stores each call; `call_counts` counts them either way.
+    pub recording: bool,
+    /// Calls per operation name (including `CfnResponse` and `UnknownOperation`).
+    pub call_counts: HashMap<&'static str, usize>,
     pub responses: Vec<CfnResponse>,
     pub faults: HashMap<String, VecDeque<Fault>>,
     pub latency: HashMap<String, Duration>,
+    /// One token bucket per operation, created full on the operation's first call.
+    pub buckets: HashMap<&'static str, TokenBucket>,
+    /// Calls answered with a throttling error by the rate limit (not by injected faults).
+    pub throttled: HashMap<&'static str, usize>,
     pub rng: Rng,
 }
 
@@ -45,9 +56,13 @@ impl Shared {
             inner: Mutex::new(Inner {
                 state: State::new(opts.clone()),
                 calls: Vec::new(),
+                recording: true,
+                call_counts: HashMap::new(),
                 responses: Vec::new(),
                 faults: HashMap::new(),
                 latency: HashMap::new(),
+                buckets: HashMap::new(),
+                throttled: HashMap::new(),
                 rng: Rng::new(),
             }),
             opts,
@@ -63,6 +78,26 @@ impl Shared {
 }
 
 impl Inner {
+    /// Counts a call of `op` and, while recording, stores it.
+    fn record(&mut self, op: &'static str, call: impl FnOnce() -> Call) {
+        *self.call_counts.entry(op).or_default() += 1;
+        if self.recording {
+            self.calls.push(call());
+        }
+    }
+
+    /// Whether the rate limit admits a call of `op` arriving `now`; a refused call is counted
+    /// in `throttled`.
+    fn admit(&mut self, op: &'static str, limit: Option<crate::RateLimit>, now: Instant) -> bool {
+        let Some(limit) = limit else { return true };
+        let bucket = self.buckets.entry(op).or_insert_with(|| TokenBucket::new(limit, now));
+        let ok = bucket.try_take(limit, now);
+        if !ok {
+            *self.throttled.entry(op).or_default() += 1;
+        }
+        ok
+    }
+
     /// The permanent latency of `op` and the next queued fault, consuming one of its `times`.
     fn take_fault(&mut self, op: &str) -> (Duration, Option<Fault>) {
         let latency = self.latency.get(op).copied().unwrap_or_default();
@@ -169,10 +204,13 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
     if req.path.starts_with(CFN_PREFIX) || req.path == CFN_PREFIX.trim_end_matches('/') {
         return cfn_response(&sh, req, &request_id).await;
     }
+    if is_lambda_invoke(&req) {
+        return lambda_invoke(&sh, req, &request_id).await;
+    }
     let route = find_route(&req.method, &req.path);
     let op = route.map(|r| r.op).unwrap_or(UNKNOWN_OP);
     let body = body_value(&req.body);
-    sh.lock().calls.push(Call {
+    sh.lock().record(op, || Call {
         op: op.to_string(),
         method: req.method.clone(),
         path: req.path.clone(),
@@ -188,9 +226,27 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
             &request_id,
         );
     };
-    let (latency, fault) = sh.lock().take_fault(op);
+    // The rate limit is the front door: checked on arrival, before faults and the signature. A
+    // throttled call still gets the operation's latency but consumes no queued fault.
+    let (latency, fault, admitted) = {
+        let mut inner = sh.lock();
+        if inner.admit(route.op, sh.opts.rate_limit, Instant::now()) {
+            let (latency, fault) = inner.take_fault(op);
+            (latency, fault, true)
+        } else {
+            (inner.latency.get(op).copied().unwrap_or_default(), None, false)
+        }
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if !admitted {
+        let code = if route.service == "imagebuilder" {
+            "CallRateLimitExceededException"
+        } else {
+            "ThrottlingException"
+        };
+        return aws_error(route.service, code, "Rate exceeded", &request_id);
     }
     if let Some(fault) = fault {
         return fault_reply(route.service, fault, &request_id);
@@ -244,7 +300,7 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
 
 /// `PUT /cfn-response/...`: what CloudFormation's pre-signed S3 URL would receive.
 async fn cfn_response(sh: &Shared, req: Request, request_id: &str) -> Reply {
-    sh.lock().calls.push(Call {
+    sh.lock().record(CFN_OP, || Call {
         op: CFN_OP.to_string(),
         method: req.method.clone(),
         path: req.path.clone(),
@@ -296,4 +352,56 @@ async fn cfn_response(sh: &Shared, req: Request, request_id: &str) -> Reply {
     sh.lock().responses.push(response);
     sh.responses_changed.notify_all();
     reply
+}
+
+/// Operation name under which Lambda `Invoke` calls (a sweep handing on to itself) are recorded.
+pub(crate) const INVOKE_OP: &str = "Invoke";
+
+/// Lambda's `Invoke`: `POST /2015-03-31/functions/{FunctionName}/invocations` (botocore `lambda`
+/// model). Its path carries the function name, so it is matched here rather than in the fixed
+/// route table.
+fn is_lambda_invoke(req: &Request) -> bool {
+    req.method == "POST"
+        && req
+            .path
+            .strip_prefix("/2015-03-31/functions/")
+            .and_then(|rest| rest.strip_suffix("/invocations"))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// Records an asynchronous invocation (`X-Amz-Invocation-Type: Event`) and answers 202 as Lambda
+/// does; the tests run the recorded payloads themselves. Other invocation types are refused: the
+/// stand-in cannot run a function synchronously.
+async fn lambda_invoke(sh: &Arc<Shared>, req: Request, request_id: &str) -> Reply {
+    let body = body_value(&req.body);
+    let (latency, fault) = {
+        let mut inner = sh.lock();
+        inner.record(INVOKE_OP, || Call {
+            op: INVOKE_OP.to_string(),
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            body: body.clone(),
+            headers: req.headers.clone(),
+        });
+        inner.take_fault(INVOKE_OP)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(fault) = fault {
+        return fault_reply("lambda", fault, request_id);
+    }
+    if !signed(&req) {
+        return error_with_status(403, "AccessDeniedException", "Missing Authentication Token", request_id);
+    }
+    if !req.header("x-amz-invocation-type").is_some_and(|t| t.eq_ignore_ascii_case("Event")) {
+        return error_with_status(
+            400,
+            "InvalidRequestContentException",
+            "the stand-in only accepts asynchronous (Event) invocations",
+            request_id,
+        );
+    }
+    Reply::Send(Response::new(202).header("x-amzn-RequestId", request_id))
 }
