@@ -395,7 +395,10 @@ async fn lambda_invoke(sh: &Arc<Shared>, req: Request, request_id: &str) -> Repl
     if !signed(&req) {
         return error_with_status(403, "AccessDeniedException", "Missing Authentication Token", request_id);
     }
-    if !req.header("x-amz-invocation-type").is_some_and(|t| t.eq_ignore_ascii_case("Event")) {
+    if !req
+        .header("x-amz-invocation-type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("Event"))
+    {
         return error_with_status(
             400,
             "InvalidRequestContentException",
