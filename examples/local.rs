@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The recipes the event names exist in the stand-in; for Update and Delete the resource was
     // created earlier, so it is shared first, the way CloudFormation would have done.
-    let recipes: Vec<String> = [
+    let mut recipes: Vec<String> = [
         &event["ResourceProperties"]["ImageRecipeArn"],
         &event["OldResourceProperties"]["ImageRecipeArn"],
         &event["PhysicalResourceId"],
@@ -54,6 +54,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .collect();
     for r in &recipes {
         standin.add_recipe(r);
+    }
+    if recipe_share::sweep::parse(&event).is_some() {
+        recipes.extend(demo_fleet(&standin));
     }
     if let Some(existing) = event["PhysicalResourceId"]
         .as_str()
@@ -100,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\n== Invocation result ==\n{}",
         match &result {
-            Ok(v) => v.to_string(),
+            Ok(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
             Err(e) => format!("error: {e}"),
         }
     );
@@ -129,6 +132,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("customer-managed permissions: {}", snap.customer_permissions());
     result.map(|_| ()).map_err(Into::into)
+}
+
+/// For a sweep: a small account with one recipe in each state the report distinguishes.
+fn demo_fleet(standin: &StandIn) -> Vec<String> {
+    let arn = |name: &str| format!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/{name}/1.0.0");
+    let policy = |arn: &str, accounts: &[&str]| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": accounts},
+            "Action": ["imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes"], "Resource": arn}]})
+        .to_string()
+    };
+    let (unshared, drifted, unpromoted) = (arn("made-by-hand"), arn("drifted"), arn("not-promoted"));
+    standin.add_recipe(&unshared);
+    standin.set_policy(&drifted, &policy(&drifted, &["999999999999"]));
+    standin.set_policy(&unpromoted, &policy(&unpromoted, &["111122223333", "444455556666"]));
+    vec![unshared, drifted, unpromoted]
 }
 
 async fn invoke(app: &std::sync::Arc<App>, event: Value) -> Result<Value, recipe_share::Error> {

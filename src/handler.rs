@@ -86,17 +86,7 @@ pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, E
 pub fn describe(event: &Value) -> String {
     match event {
         Value::Object(map) => {
-            let keys: Vec<&str> = map
-                .keys()
-                .take(20)
-                .map(|k| {
-                    if k.len() > 64 {
-                        &k[..k.floor_char_boundary_compat(64)]
-                    } else {
-                        k.as_str()
-                    }
-                })
-                .collect();
+            let keys: Vec<String> = map.keys().take(20).map(|k| k.chars().take(64).collect()).collect();
             format!(
                 "a JSON object with keys {keys:?}, neither a CloudFormation custom-resource request nor a supported event"
             )
@@ -106,19 +96,6 @@ pub fn describe(event: &Value) -> String {
         Value::Number(_) => "a JSON number".into(),
         Value::Bool(_) => "a JSON boolean".into(),
         Value::Null => "JSON null".into(),
-    }
-}
-
-trait FloorCharBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorCharBoundary for str {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize {
-        (0..=i.min(self.len()))
-            .rev()
-            .find(|j| self.is_char_boundary(*j))
-            .unwrap_or(0)
     }
 }
 
