@@ -2,6 +2,8 @@
 //! [`AwsFailure`]. No decisions here; the flow decides.
 
 use crate::error::AwsFailure;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_imagebuilder::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ram::types::{
     PermissionFeatureSet, PermissionTypeFilter, ResourceOwner, ResourceShareAssociationStatus,
@@ -9,6 +11,7 @@ use aws_sdk_ram::types::{
 };
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::time::Duration;
 
 /// RAM's resource type for image recipes (exact casing: `CreatePermission` is case-sensitive).
 pub const RECIPE_RESOURCE_TYPE: &str = "imagebuilder:ImageRecipe";
@@ -71,12 +74,35 @@ where
 }
 
 impl Aws {
-    /// Clients for one SDK configuration (the Lambda's, or one pointed at the local stand-in).
+    /// Clients for one SDK configuration (the Lambda's, or one pointed at the local stand-in), with
+    /// retries and timeouts fitted to an invocation deadline: the SDK's default first backoff (1 s)
+    /// and unbounded wait for an answer would spend the time the flow needs to answer in.
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(2));
+        // A hung call is abandoned and retried after 10 s rather than waiting for the deadline.
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build();
+        let ib = aws_sdk_imagebuilder::config::Builder::from(sdk)
+            .retry_config(retry.clone())
+            .timeout_config(timeouts.clone())
+            .build();
+        let ram = aws_sdk_ram::config::Builder::from(sdk)
+            .retry_config(retry.clone())
+            .timeout_config(timeouts.clone())
+            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk)
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .build();
         Aws {
-            imagebuilder: aws_sdk_imagebuilder::Client::new(sdk),
-            ram: aws_sdk_ram::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            imagebuilder: aws_sdk_imagebuilder::Client::from_conf(ib),
+            ram: aws_sdk_ram::Client::from_conf(ram),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
         }
     }
 

@@ -244,11 +244,16 @@ pub async fn deliver(
         if left < Duration::from_millis(20) {
             break;
         }
+        // Half the time left per try (at least 0.5 s), so one stalled connection leaves room for another.
+        let timeout = (left / 2)
+            .max(Duration::from_millis(500))
+            .min(left)
+            .min(Duration::from_secs(10));
         let sent = http
             .put(url.url().clone())
             .header(reqwest::header::CONTENT_TYPE, "")
             .body(body.clone())
-            .timeout(left.min(Duration::from_secs(10)))
+            .timeout(timeout)
             .send()
             .await;
         match sent {
@@ -260,6 +265,11 @@ pub async fn deliver(
                     "response delivered"
                 );
                 return Ok(attempt + 1);
+            }
+            // A refused pre-signed URL (expired, bad signature) stays refused: fail now, and let
+            // Lambda's retry of the invocation try again later.
+            Ok(resp) if resp.status().is_client_error() && !matches!(resp.status().as_u16(), 408 | 429) => {
+                return Err(Error::ResponseNotDelivered(format!("HTTP {}", resp.status().as_u16())));
             }
             // `without_url`: reqwest's errors would otherwise print the pre-signed URL.
             Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),

@@ -86,8 +86,8 @@ pub enum Error {
     #[error("RAM managed permission {name:?}: {problem}")]
     Permission { name: String, problem: String },
     /// The invocation deadline arrived before the step finished.
-    #[error("ran out of time during step {0} (the Lambda deadline is near)")]
-    Deadline(&'static str),
+    #[error("ran out of time {0} (the Lambda deadline is near)")]
+    Deadline(String),
     /// The work panicked; caught so that CloudFormation still gets its answer.
     #[error("internal error (panic): {0}")]
     Panicked(String),

@@ -9,6 +9,7 @@ use crate::error::{AwsFailure, Error};
 use crate::policy;
 use crate::retry::{Deadline, backoff, pause};
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -176,26 +177,83 @@ pub struct Flow<'a> {
     pub aws: &'a Aws,
     pub config: &'a ShareConfig,
     pub deadline: Deadline,
-    pub changed: &'a AtomicBool,
     /// The recipe was just created (an EventBridge event): a `ResourceNotFoundException` may be
     /// read-after-write lag, so the write is tried a few more times before the recipe counts as gone.
     pub recipe_may_be_new: bool,
-    /// Counts throttled calls, so a caller running many flows (the sweep) can slow down.
-    pub throttled: &'a AtomicU32,
+    /// What this run has done, readable by the caller even when the run is cut off.
+    pub progress: &'a Progress,
+}
+
+/// What a run of the flow has done so far, shared with whoever runs it and read even when the run
+/// is cut off by the deadline: whether the recipe may have changed (a failed Create's ID depends on
+/// it), how often it was throttled (the sweep slows down), and the call it was waiting for.
+#[derive(Debug, Default)]
+pub struct Progress {
+    changed: AtomicBool,
+    throttled: AtomicU32,
+    calls: Mutex<CallState>,
+}
+
+#[derive(Debug, Default)]
+struct CallState {
+    in_flight: Option<&'static str>,
+    last_failure: Option<String>,
+}
+
+impl Progress {
+    /// True once the recipe's sharing state may have changed.
+    pub fn changed(&self) -> bool {
+        self.changed.load(Ordering::SeqCst)
+    }
+
+    /// Throttled calls seen (and retried) so far.
+    pub fn throttled(&self) -> u32 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// What the run was doing when the deadline cut it off, for a `Reason` a person can act on.
+    pub fn cut_off(&self) -> String {
+        let state = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        match (&state.in_flight, &state.last_failure) {
+            (Some(op), Some(last)) => format!("waiting for {op}, whose last answer was: {last}"),
+            (Some(op), None) => format!("waiting for {op}, which had not answered"),
+            (None, Some(last)) => format!("retrying after: {last}"),
+            (None, None) => "between AWS calls".into(),
+        }
+    }
+
+    fn begin(&self, op: &'static str) {
+        let mut state = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if state.in_flight != Some(op) {
+            state.last_failure = None;
+        }
+        state.in_flight = Some(op);
+    }
+
+    fn end(&self, failure: Option<&AwsFailure>) {
+        let mut state = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        match failure {
+            Some(f) => state.last_failure = Some(f.to_string()),
+            None => *state = CallState::default(),
+        }
+    }
 }
 
 impl Flow<'_> {
-    /// Runs an AWS call, retrying throttling with jittered backoff inside the deadline.
-    pub(crate) async fn call<T, F>(&self, f: impl Fn() -> F) -> Result<T, Error>
+    /// Runs the AWS call `op`, retrying throttling with jittered backoff inside the deadline.
+    pub(crate) async fn call<T, F>(&self, op: &'static str, f: impl Fn() -> F) -> Result<T, Error>
     where
         F: Future<Output = Result<T, AwsFailure>>,
     {
         let mut attempt = 0;
         loop {
-            match f().await {
+            self.progress.begin(op);
+            let result = f().await;
+            self.progress.end(result.as_ref().err());
+            match result {
                 Err(failure) if failure.is_throttling() && attempt + 1 < MAX_THROTTLE_TRIES => {
-                    self.throttled.fetch_add(1, Ordering::Relaxed);
-                    warn!(op = failure.op, attempt, "throttled; backing off");
+                    self.progress.throttled.fetch_add(1, Ordering::Relaxed);
+                    warn!(op, attempt, "throttled; backing off");
                     if !pause(
                         &self.deadline,
                         backoff(Duration::from_millis(200), attempt, Duration::from_secs(5)),
@@ -216,7 +274,9 @@ impl Flow<'_> {
         let r = recipe.as_str();
         let accounts = &self.config.principals.accounts;
         let mut changes = Vec::new();
-        let current = self.call(|| self.aws.get_recipe_policy(r)).await?;
+        let current = self
+            .call("GetImageRecipePolicy", || self.aws.get_recipe_policy(r))
+            .await?;
         let mut written = match current.as_deref().map(|c| policy::compare(c, recipe, accounts)) {
             Some(Ok(())) => {
                 info!(
@@ -266,8 +326,10 @@ impl Flow<'_> {
         let desired = policy::standard_policy(recipe, &self.config.principals.accounts);
         // Raised before the call: once the request is sent the recipe may have changed, even if the
         // answer never arrives, and a failed Create must then leave CloudFormation a way to undo it.
-        let before = self.changed.swap(true, Ordering::SeqCst);
-        let mut result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+        let before = self.progress.changed.swap(true, Ordering::SeqCst);
+        let mut result = self
+            .call("PutImageRecipePolicy", || self.aws.put_recipe_policy(r, &desired))
+            .await;
         for attempt in 0..if self.recipe_may_be_new { NEW_RECIPE_TRIES } else { 0 } {
             let Err(Error::Aws(f)) = &result else { break };
             if !f.is("ResourceNotFoundException")
@@ -279,13 +341,15 @@ impl Flow<'_> {
             {
                 break;
             }
-            result = self.call(|| self.aws.put_recipe_policy(r, &desired)).await;
+            result = self
+                .call("PutImageRecipePolicy", || self.aws.put_recipe_policy(r, &desired))
+                .await;
         }
         if let Err(Error::Aws(f)) = &result
             && f.is_definite_refusal()
         {
             // The service answered no: nothing was written, so a rollback has nothing to undo.
-            self.changed.store(before, Ordering::SeqCst);
+            self.progress.changed.store(before, Ordering::SeqCst);
         }
         match result {
             Err(Error::Aws(f)) if f.is("ResourceNotFoundException") => Err(Error::RecipeNotFound(r.to_string())),
@@ -303,8 +367,10 @@ impl Flow<'_> {
     ) -> Result<ShareInfo, Error> {
         let r = recipe.as_str();
         for attempt in 0..MAX_POLLS {
-            let arns = self.call(|| self.aws.shares_holding(r)).await?;
-            let shares = self.call(|| self.aws.describe_shares(&arns)).await?;
+            let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
+            let shares = self
+                .call("GetResourceShares", || self.aws.describe_shares(&arns))
+                .await?;
             if let Some(share) = choose_share(&shares) {
                 info!(
                     recipe = r,
@@ -339,7 +405,12 @@ impl Flow<'_> {
         let mut permission_promoted = false;
         let mut last = None;
         for attempt in 0..MAX_PROMOTE_TRIES {
-            let failure = match self.call(|| self.aws.promote_share(share)).await {
+            let failure = match self
+                .call("PromoteResourceShareCreatedFromPolicy", || {
+                    self.aws.promote_share(share)
+                })
+                .await
+            {
                 Ok(()) => {
                     info!(share, step = "promote-share", "promotion requested");
                     return Ok(());
@@ -359,7 +430,7 @@ impl Flow<'_> {
                     )
                     .await
                     {
-                        return Err(Error::Deadline("promote-share"));
+                        return Err(Error::Deadline("promoting the share".into()));
                     }
                 }
                 PromoteReaction::ReadState => {
@@ -396,7 +467,7 @@ impl Flow<'_> {
                         .into(),
             }),
             Some(f) => Err(Error::Aws(f)),
-            None => Err(Error::Deadline("promote-share")),
+            None => Err(Error::Deadline("promoting the share".into())),
         }
     }
 
@@ -404,7 +475,12 @@ impl Flow<'_> {
     /// recipes (RAM allows only 10 customer-managed permissions per resource type).
     async fn promote_permission(&self, share: &str, changes: &mut Vec<&'static str>) -> Result<(), Error> {
         let name = self.config.permission_name.as_str();
-        let Some(permission) = self.call(|| self.aws.created_from_policy_permission(share)).await? else {
+        let Some(permission) = self
+            .call("ListResourceSharePermissions", || {
+                self.aws.created_from_policy_permission(share)
+            })
+            .await?
+        else {
             return Err(Error::Permission {
                 name: name.into(),
                 problem: format!(
@@ -421,7 +497,9 @@ impl Flow<'_> {
             "promoting the policy's permission"
         );
         match self
-            .call(|| self.aws.promote_permission(&permission, name, &token))
+            .call("PromotePermissionCreatedFromPolicy", || {
+                self.aws.promote_permission(&permission, name, &token)
+            })
             .await
         {
             Ok(()) => {
@@ -430,7 +508,11 @@ impl Flow<'_> {
             }
             Err(Error::Aws(f)) => {
                 // Another invocation (for another recipe) may have promoted it under this name already.
-                if self.call(|| self.aws.customer_permission_named(name)).await?.is_some() {
+                if self
+                    .call("ListPermissions", || self.aws.customer_permission_named(name))
+                    .await?
+                    .is_some()
+                {
                     info!(
                         share,
                         step = "promote-permission",
@@ -451,7 +533,9 @@ impl Flow<'_> {
 
     async fn read_share(&self, share: &str) -> Result<ShareInfo, Error> {
         let arns = BTreeSet::from([share.to_string()]);
-        let shares = self.call(|| self.aws.describe_shares(&arns)).await?;
+        let shares = self
+            .call("GetResourceShares", || self.aws.describe_shares(&arns))
+            .await?;
         shares.into_iter().find(|s| s.arn == share).ok_or_else(|| {
             Error::Aws(AwsFailure {
                 op: "GetResourceShares",
@@ -485,7 +569,7 @@ impl Flow<'_> {
                 break;
             }
         }
-        Err(Error::Deadline("wait-standard"))
+        Err(Error::Deadline("waiting for the share to become STANDARD".into()))
     }
 
     /// Associates the configured organization/OU principals the share lacks (none on a re-run).
@@ -499,7 +583,9 @@ impl Flow<'_> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let present = self.call(|| self.aws.share_principals(share)).await?;
+        let present = self
+            .call("GetResourceShareAssociations", || self.aws.share_principals(share))
+            .await?;
         let missing = missing_principals(wanted, &present);
         if missing.is_empty() {
             return Ok(());
@@ -514,9 +600,11 @@ impl Flow<'_> {
         let mut parts = vec!["associate", share];
         parts.extend(missing.iter().map(String::as_str));
         let token = client_token(&parts);
-        self.changed.store(true, Ordering::SeqCst);
-        self.call(|| self.aws.associate_principals(share, &missing, &token))
-            .await?;
+        self.progress.changed.store(true, Ordering::SeqCst);
+        self.call("AssociateResourceShare", || {
+            self.aws.associate_principals(share, &missing, &token)
+        })
+        .await?;
         changes.push("principals-associated");
         Ok(())
     }
@@ -525,13 +613,19 @@ impl Flow<'_> {
     /// changing nothing.
     pub async fn inspect(&self, recipe: &ImageRecipeArn) -> Result<Inspection, Error> {
         let r = recipe.as_str();
-        let policy = self.call(|| self.aws.get_recipe_policy(r)).await?;
-        let arns = self.call(|| self.aws.shares_holding(r)).await?;
-        let shares = self.call(|| self.aws.describe_shares(&arns)).await?;
+        let policy = self
+            .call("GetImageRecipePolicy", || self.aws.get_recipe_policy(r))
+            .await?;
+        let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
+        let shares = self
+            .call("GetResourceShares", || self.aws.describe_shares(&arns))
+            .await?;
         let share = choose_share(&shares).cloned();
         let missing = match &share {
             Some(s) if s.feature_set == "STANDARD" && !self.config.principals.organizations.is_empty() => {
-                let present = self.call(|| self.aws.share_principals(&s.arn)).await?;
+                let present = self
+                    .call("GetResourceShareAssociations", || self.aws.share_principals(&s.arn))
+                    .await?;
                 missing_principals(&self.config.principals.organizations, &present)
             }
             _ => Vec::new(),
@@ -545,11 +639,13 @@ impl Flow<'_> {
     /// Delete: removes the shares that were made from the recipe's policy. Already gone is success.
     pub async fn unshare(&self, recipe: &ImageRecipeArn) -> Result<Unshared, Error> {
         let r = recipe.as_str();
-        let arns = self.call(|| self.aws.shares_holding(r)).await?;
-        let shares = self.call(|| self.aws.describe_shares(&arns)).await?;
+        let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
+        let shares = self
+            .call("GetResourceShares", || self.aws.describe_shares(&arns))
+            .await?;
         let mut done = Unshared::default();
         for share in shares.iter().filter(|s| s.status == "ACTIVE") {
-            let resources = self.call(|| self.aws.resources_in(&share.arn)).await?;
+            let resources = self.call("ListResources", || self.aws.resources_in(&share.arn)).await?;
             let action = unshare_action(share, &resources, r);
             let arn = share.arn.as_str();
             match action {
@@ -566,7 +662,10 @@ impl Flow<'_> {
                 UnshareAction::Delete => {}
             }
             let token = client_token(&["delete", arn]);
-            match self.call(|| self.aws.delete_share(arn, &token)).await {
+            match self
+                .call("DeleteResourceShare", || self.aws.delete_share(arn, &token))
+                .await
+            {
                 Err(Error::Aws(f)) if f.is("UnknownResourceException") => {}
                 other => other?,
             }

@@ -7,14 +7,13 @@ use crate::cfn::{self, Plan, Work};
 use crate::config::Config;
 use crate::error::Error;
 use crate::eventbridge::{self, Decision};
-use crate::flow::{Flow, Shared, Unshared};
+use crate::flow::{Flow, Progress, Shared, Unshared};
 use crate::retry::Deadline;
 use crate::sweep::{self, SweepRequest};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -126,17 +125,17 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
         if let Some(r) = &plan.recipe {
             span.record("recipe", r.as_str());
         }
-        let changed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Progress::default());
         let run = Run {
             test_panic: cfg!(debug_assertions) && event["ResourceProperties"]["RecipeShareTestPanic"] == "true",
             recipe_may_be_new: false,
         };
-        let outcome = run_bounded(app.clone(), plan.work.clone(), changed.clone(), work_deadline, run).await;
+        let outcome = run_bounded(app.clone(), plan.work.clone(), progress.clone(), work_deadline, run).await;
         let logs = format!(
             "CloudWatch Logs group {} stream {} (request {})",
             ctx.env_config.log_group, ctx.env_config.log_stream, ctx.request_id
         );
-        let reply = response_for(&plan, &outcome, changed.load(Ordering::SeqCst), &logs);
+        let reply = response_for(&plan, &outcome, progress.changed(), &logs);
         match &outcome {
             Ok(_) => info!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), "answering CloudFormation"),
             Err(e) => warn!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), error = %e, "answering CloudFormation"),
@@ -175,8 +174,8 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
                     span.record("recipe", recipe.as_str());
                     let deadline = Deadline::from_epoch_ms(ctx.deadline).earlier_by(EVENT_RESERVE);
                     let run = Run { test_panic: false, recipe_may_be_new: true };
-                    let changed = Arc::new(AtomicBool::new(false));
-                    match run_bounded(app.clone(), Ok(Work::Share(recipe.clone())), changed, deadline, run).await? {
+                    let progress = Arc::new(Progress::default());
+                    match run_bounded(app.clone(), Ok(Work::Share(recipe.clone())), progress, deadline, run).await? {
                         Outcome::Shared(s) => Ok(json!({
                             "imageRecipeArn": recipe.as_str(),
                             "resourceShareArn": s.share_arn,
@@ -232,10 +231,11 @@ struct Run {
 async fn run_bounded(
     app: Arc<App>,
     work: Result<Work, String>,
-    changed: Arc<AtomicBool>,
+    progress: Arc<Progress>,
     deadline: Deadline,
     run: Run,
 ) -> Result<Outcome, Error> {
+    let task_progress = progress.clone();
     let task = tokio::spawn(
         async move {
             let config = app.config.share.clone().map_err(Error::from)?;
@@ -248,9 +248,8 @@ async fn run_bounded(
                 aws: &app.aws,
                 config: &config,
                 deadline,
-                changed: &changed,
                 recipe_may_be_new: run.recipe_may_be_new,
-                throttled: &AtomicU32::new(0),
+                progress: &task_progress,
             };
             match work {
                 Work::Share(recipe) => flow.share(&recipe).await.map(Outcome::Shared),
@@ -275,7 +274,7 @@ async fn run_bounded(
         Ok(Err(join)) => Err(Error::Panicked(join.to_string())),
         Err(_) => {
             abort.abort();
-            Err(Error::Deadline("waiting for an AWS call that did not answer"))
+            Err(Error::Deadline(progress.cut_off()))
         }
     }
 }
@@ -387,12 +386,12 @@ mod tests {
         assert_eq!(r.data["ResourceShareArn"], "arn:share");
         assert_eq!(r.data["ImageRecipeArn"], R);
 
-        let failed: Result<Outcome, Error> = Err(Error::Deadline("wait-standard"));
+        let failed: Result<Outcome, Error> = Err(Error::Deadline("waiting for the share".into()));
         let r = response_for(&plan_for(share.clone()), &failed, false, "group g stream s");
         assert!(!r.success);
         assert_eq!(r.physical_id, "recipe-share:nothing-shared:1");
         assert!(
-            r.reason.contains(R) && r.reason.contains("wait-standard") && r.reason.contains("stream s"),
+            r.reason.contains(R) && r.reason.contains("waiting for the share") && r.reason.contains("stream s"),
             "{}",
             r.reason
         );

@@ -51,10 +51,14 @@ pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     half + half.mul_f64(random_unit())
 }
 
-/// Sleeps for `d`, or until shortly before the deadline; false when no time is left to try again.
+/// Time a retry needs after its wait to be worth starting: one more call that the deadline would
+/// cut off mid-flight only hides the answer of the last one.
+const ROOM_FOR_A_CALL: Duration = Duration::from_millis(150);
+
+/// Sleeps for `d`; false (without sleeping) when the deadline leaves no room for another try after it.
 pub async fn pause(deadline: &Deadline, d: Duration) -> bool {
     let left = deadline.remaining();
-    if left <= d {
+    if left <= d + ROOM_FOR_A_CALL {
         return false;
     }
     tokio::time::sleep(d).await;
@@ -116,8 +120,11 @@ mod tests {
 
     #[tokio::test]
     async fn pause_refuses_to_sleep_past_the_deadline() {
-        let d = Deadline::after(Duration::from_millis(50));
-        assert!(!pause(&d, Duration::from_millis(100)).await);
+        let d = Deadline::after(Duration::from_millis(400));
+        assert!(
+            !pause(&d, Duration::from_millis(300)).await,
+            "no room for a call after the wait"
+        );
         assert!(pause(&d, Duration::from_millis(10)).await);
     }
 }

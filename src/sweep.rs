@@ -7,14 +7,13 @@
 use crate::arn::ImageRecipeArn;
 use crate::config::ShareConfig;
 use crate::error::Error;
-use crate::flow::Flow;
+use crate::flow::{Flow, Progress};
 use crate::handler::App;
 use crate::retry::Deadline;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, warn};
@@ -194,14 +193,13 @@ pub async fn run(
     info!(step = "sweep", ?mode, continuation = ?request.continuation, invocation = totals.invocations, "sweep starts");
 
     let config = Arc::new(config);
-    let lister_throttles = AtomicU32::new(0);
+    let lister_progress = Progress::default();
     let lister = Flow {
         aws: &app.aws,
         config: &config,
         deadline: work_deadline,
-        changed: &AtomicBool::new(false),
         recipe_may_be_new: false,
-        throttled: &lister_throttles,
+        progress: &lister_progress,
     };
     let mut next_token = request.continuation.page_token.clone();
     let mut page_token = next_token.clone();
@@ -222,7 +220,9 @@ pub async fn run(
                 }
                 first_page = false;
                 let token = next_token.clone();
-                let (arns, next) = lister.call(|| app.aws.list_recipes_page(token.clone())).await?;
+                let (arns, next) = lister
+                    .call("ListImageRecipes", || app.aws.list_recipes_page(token.clone()))
+                    .await?;
                 page_token = token;
                 next_token = next;
                 launched_in_page = skip.min(arns.len());
@@ -262,9 +262,9 @@ pub async fn run(
             }
         }
     }
-    totals.throttled_calls += u64::from(lister_throttles.load(Ordering::Relaxed));
+    totals.throttled_calls += u64::from(lister_progress.throttled());
     let finished = exhausted && pending.is_empty();
-    let continuation = (!finished).then(|| Continuation {
+    let continuation = (!finished).then_some(Continuation {
         page_token,
         skip: launched_in_page,
     });
@@ -283,7 +283,7 @@ pub async fn run(
         let payload = json!({ "sweep": { "mode": mode, "continuation": c, "carried": totals } });
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         lister
-            .call(|| app.aws.invoke_async(function_arn, bytes.clone()))
+            .call("Invoke", || app.aws.invoke_async(function_arn, bytes.clone()))
             .await?;
         info!(step = "sweep", %summary, "sweep continues in the next invocation");
     } else {
@@ -294,7 +294,7 @@ pub async fn run(
 
 /// One recipe: the sharing flow (apply) or an inspection (report). Never fails the sweep.
 async fn one_recipe(app: Arc<App>, config: Arc<ShareConfig>, recipe: String, mode: Mode, deadline: Deadline) -> Done {
-    let throttled = AtomicU32::new(0);
+    let progress = Progress::default();
     let arn = match ImageRecipeArn::parse(&recipe) {
         Ok(a) => a,
         Err(e) => {
@@ -310,9 +310,8 @@ async fn one_recipe(app: Arc<App>, config: Arc<ShareConfig>, recipe: String, mod
         aws: &app.aws,
         config: &config,
         deadline,
-        changed: &AtomicBool::new(false),
         recipe_may_be_new: false,
-        throttled: &throttled,
+        progress: &progress,
     };
     let (status, detail) = match mode {
         Mode::Apply => match flow.share(&arn).await {
@@ -338,7 +337,7 @@ async fn one_recipe(app: Arc<App>, config: Arc<ShareConfig>, recipe: String, mod
         recipe,
         status,
         detail,
-        throttled: throttled.load(Ordering::Relaxed),
+        throttled: progress.throttled(),
     }
 }
 
@@ -389,7 +388,7 @@ mod tests {
         }
         assert_eq!(a.limit(), START_CONCURRENCY + 1);
         a.record(true);
-        assert_eq!(a.limit(), (START_CONCURRENCY + 1) / 2);
+        assert_eq!(a.limit(), 2, "halved from 5");
         for _ in 0..10 {
             a.record(true);
         }
