@@ -92,10 +92,13 @@ impl ImageRecipeArn {
         if loc == *own {
             Ok(())
         } else {
+            // Partition and Region are free text in the model pattern: cut them, as every error
+            // built from input is cut, so a huge ARN cannot make a huge log line.
+            let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
             Err(Error::ForeignRecipe {
-                arn: self.text.clone(),
-                account: format!("{}/{}", loc.partition, loc.account),
-                region: loc.region,
+                arn: cut(&self.text, 300),
+                account: format!("{}/{}", cut(&loc.partition, 32), loc.account),
+                region: cut(&loc.region, 64),
                 own_account: format!("{}/{}", own.partition, own.account),
                 own_region: own.region.clone(),
             })

@@ -150,7 +150,7 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
             p.work = Ok(match ImageRecipeArn::parse(raw) {
                 Err(_) => Work::Nothing("the PhysicalResourceId names nothing this function shared"),
                 Ok(recipe) => {
-                    p.recipe = Some(recipe.to_string());
+                    p.recipe = Some(recipe.as_str().chars().take(300).collect());
                     match own {
                         Some(own) if recipe.ensure_owned_by(own).is_ok() => Work::Unshare { recipe, best_effort },
                         _ => Work::Nothing("the recipe belongs to another account or Region"),

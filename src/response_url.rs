@@ -97,8 +97,11 @@ fn has_user_info(url: &Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
 
-/// `…s3….amazonaws.com[.cn]`: one label before the suffix must be `s3` or start with `s3-`
-/// (`s3-us-west-2`, `s3-external-1`, `s3-accelerate`), as in every S3 endpoint form.
+/// The S3 endpoint forms: `[bucket.]s3.amazonaws.com`, `[bucket.]s3.<region>.amazonaws.com`,
+/// `[bucket.]s3-<region>.amazonaws.com`, `…s3.dualstack.<region>…`, `…s3-accelerate[.dualstack]…`,
+/// `…s3-external-1…`, `…s3-fips.<region>…`, and the same under `amazonaws.com.cn`. The S3 label must
+/// be followed only by a Region or `dualstack`: other services put customer-chosen names in labels
+/// deeper down (`s3-x-1.us-east-1.elb.amazonaws.com` is someone's load balancer).
 fn is_s3_host(host: &str) -> bool {
     let rest = host
         .strip_suffix(".amazonaws.com")
@@ -108,7 +111,28 @@ fn is_s3_host(host: &str) -> bool {
     let well_formed = labels
         .iter()
         .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    well_formed && labels.iter().any(|l| *l == "s3" || l.starts_with("s3-"))
+    let is_s3 = |l: &str| {
+        l == "s3"
+            || l.strip_prefix("s3-")
+                .is_some_and(|x| matches!(x, "accelerate" | "external-1" | "fips") || is_region(x))
+    };
+    let Some(at) = labels.iter().rposition(|l| is_s3(l)) else {
+        return false;
+    };
+    let after = &labels[at + 1..];
+    well_formed && after.len() <= 2 && after.iter().all(|l| *l == "dualstack" || is_region(l))
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-5`: letters, then
+/// hyphen-separated words, ending in a number.
+fn is_region(label: &str) -> bool {
+    let parts: Vec<&str> = label.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
 }
 
 #[cfg(test)]
@@ -133,6 +157,21 @@ mod tests {
             ),
             ("https://bucket.s3.us-east-1.amazonaws.com/x", true, true),
             ("https://s3.amazonaws.com/bucket/x", true, true),
+            ("https://bucket.s3.dualstack.us-east-1.amazonaws.com/x", true, true),
+            ("https://bucket.s3-accelerate.dualstack.amazonaws.com/x", true, true),
+            ("https://bucket.s3-external-1.amazonaws.com/x", true, true),
+            ("https://bucket.s3.us-gov-west-1.amazonaws.com/x", true, true),
+            (
+                "https://s3-attacker-1234567890.us-east-1.elb.amazonaws.com/x",
+                false,
+                false,
+            ),
+            (
+                "https://s3-attacker.c1a2b3c4d5e6.us-east-1.rds.amazonaws.com/x",
+                false,
+                false,
+            ),
+            ("https://bucket.s3.us-east-1.vpce.amazonaws.com/x", false, false),
             ("https://bucket.s3.cn-north-1.amazonaws.com.cn/x", true, true),
             ("https://bucket.s3.amazonaws.com:443/x", true, true),
             ("http://bucket.s3.amazonaws.com/x", false, false),

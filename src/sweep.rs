@@ -188,7 +188,7 @@ pub async fn run(
     if totals.started_at_ms == 0 {
         totals.started_at_ms = now_ms();
     }
-    totals.invocations += 1;
+    totals.invocations = totals.invocations.saturating_add(1);
     let mode = request.mode;
     info!(step = "sweep", ?mode, continuation = ?request.continuation, invocation = totals.invocations, "sweep starts");
 
@@ -242,9 +242,10 @@ pub async fn run(
             throttled: 0,
         });
         aimd.record(done.throttled > 0);
-        totals.throttled_calls += u64::from(done.throttled);
-        totals.recipes += 1;
-        *totals.counts.entry(done.status.to_string()).or_default() += 1;
+        totals.throttled_calls = totals.throttled_calls.saturating_add(u64::from(done.throttled));
+        totals.recipes = totals.recipes.saturating_add(1);
+        let count = totals.counts.entry(done.status.to_string()).or_default();
+        *count = count.saturating_add(1);
         if !matches!(done.status, "compliant" | "fixed" | "deleted") {
             info!(
                 step = "sweep",
@@ -262,7 +263,9 @@ pub async fn run(
             }
         }
     }
-    totals.throttled_calls += u64::from(lister_progress.throttled());
+    totals.throttled_calls = totals
+        .throttled_calls
+        .saturating_add(u64::from(lister_progress.throttled()));
     let finished = exhausted && pending.is_empty();
     let continuation = (!finished).then_some(Continuation {
         page_token,
