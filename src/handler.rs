@@ -13,7 +13,7 @@ use crate::sweep::{self, SweepRequest};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -21,7 +21,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 #[derive(Debug)]
 pub struct App {
     pub aws: Aws,
-    pub http: reqwest::Client,
+    /// The response PUT's client, built on the first custom-resource request: loading the trust
+    /// store costs a few milliseconds of cold start that EventBridge events and sweeps never need.
+    http: OnceLock<reqwest::Client>,
     pub config: Config,
 }
 
@@ -35,17 +37,27 @@ impl App {
                 "bad configuration: every request will fail until it is fixed"
             );
         }
-        // Redirects are never followed: a pre-signed URL answers directly, anything else is suspect.
-        let http = reqwest::Client::builder()
+        Arc::new(App {
+            aws: Aws::new(sdk),
+            http: OnceLock::new(),
+            config,
+        })
+    }
+
+    /// The HTTP client for the response PUT. Redirects are never followed: a pre-signed URL answers
+    /// directly, and anything else is suspect.
+    pub fn http(&self) -> Result<&reqwest::Client, Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .unwrap_or_default();
-        Arc::new(App {
-            aws: Aws::new(sdk),
-            http,
-            config,
-        })
+            .map_err(|e| {
+                Error::ResponseNotDelivered(format!("could not build the HTTP client: {}", e.without_url()))
+            })?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// The production wiring: the process environment and the default AWS credential chain.
@@ -141,9 +153,11 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
             Err(e) => warn!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), error = %e, "answering CloudFormation"),
         }
         let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &cfn::echo(&event), &reply.data);
-        let attempts = cfn::deliver(&app.http, &url, body, deadline.earlier_by(Duration::from_millis(100)))
-            .await
-            .inspect_err(|e| error!(step = "respond", error = %e))?;
+        let delivered = match app.http() {
+            Ok(http) => cfn::deliver(http, &url, body, deadline.earlier_by(Duration::from_millis(100))).await,
+            Err(e) => Err(e),
+        };
+        let attempts = delivered.inspect_err(|e| error!(step = "respond", error = %e))?;
         Ok(json!({ "Status": reply.status(), "PhysicalResourceId": reply.physical_id, "Attempts": attempts }))
     }
     .instrument(span)
