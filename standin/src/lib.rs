@@ -132,6 +132,7 @@ use crate::service::{CFN_PREFIX, Shared};
 
 pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
 pub use crate::routes::{COMMON_ERRORS, ERRORS, ROUTES, Route, UNMODELED_ON_OP};
+pub use crate::util::civil_utc;
 
 /// How the stand-in behaves. `Options::default()` is the plain, fast, happy-path setup.
 #[derive(Debug, Clone)]
