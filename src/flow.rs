@@ -367,10 +367,7 @@ impl Flow<'_> {
     ) -> Result<ShareInfo, Error> {
         let r = recipe.as_str();
         for attempt in 0..MAX_POLLS {
-            let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
-            let shares = self
-                .call("GetResourceShares", || self.aws.describe_shares(&arns))
-                .await?;
+            let shares = self.shares_of(r).await?;
             if let Some(share) = choose_share(&shares) {
                 info!(
                     recipe = r,
@@ -531,6 +528,12 @@ impl Flow<'_> {
         }
     }
 
+    /// The shares this account owns that hold the recipe, with their status and featureSet.
+    async fn shares_of(&self, recipe: &str) -> Result<Vec<ShareInfo>, Error> {
+        let arns = self.call("ListResources", || self.aws.shares_holding(recipe)).await?;
+        self.call("GetResourceShares", || self.aws.describe_shares(&arns)).await
+    }
+
     async fn read_share(&self, share: &str) -> Result<ShareInfo, Error> {
         let arns = BTreeSet::from([share.to_string()]);
         let shares = self
@@ -616,10 +619,7 @@ impl Flow<'_> {
         let policy = self
             .call("GetImageRecipePolicy", || self.aws.get_recipe_policy(r))
             .await?;
-        let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
-        let shares = self
-            .call("GetResourceShares", || self.aws.describe_shares(&arns))
-            .await?;
+        let shares = self.shares_of(r).await?;
         let share = choose_share(&shares).cloned();
         let missing = match &share {
             Some(s) if s.feature_set == "STANDARD" && !self.config.principals.organizations.is_empty() => {
@@ -639,10 +639,7 @@ impl Flow<'_> {
     /// Delete: removes the shares that were made from the recipe's policy. Already gone is success.
     pub async fn unshare(&self, recipe: &ImageRecipeArn) -> Result<Unshared, Error> {
         let r = recipe.as_str();
-        let arns = self.call("ListResources", || self.aws.shares_holding(r)).await?;
-        let shares = self
-            .call("GetResourceShares", || self.aws.describe_shares(&arns))
-            .await?;
+        let shares = self.shares_of(r).await?;
         let mut done = Unshared::default();
         for share in shares.iter().filter(|s| s.status == "ACTIVE") {
             let resources = self.call("ListResources", || self.aws.resources_in(&share.arn)).await?;
