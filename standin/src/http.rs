@@ -1,10 +1,9 @@
-//! A minimal HTTP/1.1 server on a tokio `TcpListener`, shared by the AWS stand-in and the Lambda
-//! Runtime API emulator. It does just what the AWS SDK for Rust (hyper) and `lambda_runtime`
-//! need: keep-alive, `Content-Length` and chunked request bodies, `Expect: 100-continue`, and
-//! responses that always carry a `Content-Length`. Each server runs on its own thread with its
-//! own current-thread runtime, so it works from sync tests and from any async runtime; dropping
-//! the [`ServerHandle`] stops the runtime, which drops every connection task and so releases
-//! requests that a fault told to hang.
+//! The HTTP/1.1 server shared by the AWS stand-in and the Lambda Runtime API emulator: hyper on
+//! a tokio `TcpListener`, behind the small request/reply interface the handlers use. hyper does keep-alive, chunked request bodies, `Expect: 100-continue` and the
+//! response framing (a `Content-Length` on every response that may have a body). Each server
+//! runs on its own thread with its own current-thread runtime, so it works from sync tests and
+//! from any async runtime; dropping the [`ServerHandle`] stops the runtime, which drops every
+//! connection task and so releases requests that a fault told to hang.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,21 +12,30 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::StatusCode;
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::util::parse_query;
 
-/// Largest request head (request line + headers) accepted.
+/// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields accepted in one request; hyper answers 431 beyond it.
+const MAX_HEADERS: usize = 200;
 /// Largest request body accepted; recipe policies are at most 30 000 characters.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-/// A keep-alive connection with no new request for this long is closed. Long enough that the
-/// SDK's pooled connections are not cut while a test runs.
+/// A keep-alive connection with no complete new request head for this long is closed, and a
+/// request body must arrive within it too. Long enough that the SDK's pooled connections are
+/// not cut while a test runs.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Bound on the number of requests served on one connection, so the keep-alive loop is finite.
-const MAX_REQUESTS_PER_CONNECTION: usize = 1_000_000;
 /// A hung request is held at most this long (or until the server is dropped).
 pub(crate) const HANG_LIMIT: Duration = Duration::from_secs(600);
 
@@ -163,6 +171,8 @@ async fn accept_loop(std_listener: std::net::TcpListener, handler: Handler, mut 
             _ = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Small request/response exchanges: Nagle would only add latency.
+                    let _ = stream.set_nodelay(true);
                     tokio::spawn(serve_connection(stream, handler.clone()));
                 }
                 Err(e) => {
@@ -175,246 +185,104 @@ async fn accept_loop(std_listener: std::net::TcpListener, handler: Handler, mut 
     }
 }
 
-async fn serve_connection(stream: TcpStream, handler: Handler) {
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-        pos: 0,
+async fn serve_connection<S>(stream: S, handler: Handler)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| answer(handler.clone(), req));
+    // An error here is a client that went away or sent garbage (hyper has answered it), an
+    // idle timeout, or a Reply::Reset/Hang ending the connection: nothing to report.
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        // hyper restarts this timer whenever the connection goes idle, so it is also the
+        // keep-alive idle timeout.
+        .header_read_timeout(IDLE_TIMEOUT)
+        .max_header_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// The service's error: hyper closes the connection without writing a response when the
+/// service fails, which is exactly [`Reply::Reset`] (and the end of a [`Reply::Hang`]).
+#[derive(Debug)]
+struct Unanswered;
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed without an answer")
+    }
+}
+
+impl std::error::Error for Unanswered {}
+
+async fn answer(handler: Handler, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Unanswered> {
+    let (parts, body) = req.into_parts();
+    // A declared Content-Length over the limit is refused before anything is read, so hyper
+    // never sends `100 Continue` for it; Limited stops a chunked body at the limit.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Ok(refusal(413, "request body larger than 16 MiB"));
+    }
+    let body = match tokio::time::timeout(IDLE_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => Vec::from(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return Ok(refusal(413, "request body larger than 16 MiB")),
+        Ok(Err(e)) => return Ok(refusal(400, &format!("bad request body: {e}"))),
+        Err(_) => return Err(Unanswered),
     };
-    for _ in 0..MAX_REQUESTS_PER_CONNECTION {
-        let req = match tokio::time::timeout(IDLE_TIMEOUT, conn.read_request()).await {
-            Ok(Ok(Some(req))) => req,
-            // Clean close between requests, or idle timeout.
-            Ok(Ok(None)) | Err(_) => return,
-            Ok(Err(ParseError::Io)) => return,
-            Ok(Err(ParseError::Bad(msg))) => {
-                let resp = Response::new(400)
-                    .header("Content-Type", "text/plain")
-                    .header("Connection", "close");
-                let mut resp = resp;
-                resp.body = msg.into_bytes();
-                let _ = conn.write_response(&resp).await;
-                return;
-            }
-        };
-        let close = wants_close(&req);
-        match handler(req).await {
-            Reply::Send(mut resp) => {
-                if close {
-                    resp.headers.push(("Connection".into(), "close".into()));
-                }
-                if conn.write_response(&resp).await.is_err() || close {
-                    return;
-                }
-            }
-            Reply::Hang => {
-                tokio::time::sleep(HANG_LIMIT).await;
-                return;
-            }
-            Reply::Reset => return,
+    let raw_query = parts.uri.query().unwrap_or_default().to_string();
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parse_query(&raw_query),
+        raw_query,
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                // Header values may carry obs-text; keep what can be kept rather than refuse.
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    match handler(request).await {
+        Reply::Send(resp) => Ok(to_hyper(resp)),
+        Reply::Hang => {
+            tokio::time::sleep(HANG_LIMIT).await;
+            Err(Unanswered)
         }
+        Reply::Reset => Err(Unanswered),
     }
 }
 
-fn wants_close(req: &Request) -> bool {
-    req.header("connection")
-        .map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-        .unwrap_or(false)
+/// An answer to a request the handler never sees; the connection is not reused, since the
+/// rest of the request may still be on the wire.
+fn refusal(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
+    let mut r = Response::new(status)
+        .header("Content-Type", "text/plain")
+        .header("Connection", "close");
+    r.body = message.as_bytes().to_vec();
+    to_hyper(r)
 }
 
-enum ParseError {
-    Io,
-    Bad(String),
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Conn {
-    /// Reads more bytes into the buffer; Ok(0) at EOF.
-    async fn fill(&mut self) -> Result<usize, ParseError> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await.map_err(|_| ParseError::Io)?;
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(n)
-    }
-
-    /// One CRLF-terminated line (without the CRLF), at most `max` bytes.
-    async fn read_line(&mut self, max: usize) -> Result<String, ParseError> {
-        // Bounded: every iteration either returns or reads at least one byte, and the line
-        // length is capped.
-        loop {
-            if let Some(i) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
-                let line = &self.buf[self.pos..self.pos + i];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let s = String::from_utf8_lossy(line).into_owned();
-                self.pos += i + 1;
-                return Ok(s);
+fn to_hyper(resp: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(resp.body)));
+    // Fault statuses come from tests; one HTTP cannot carry (outside 100-999) becomes a 500.
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in resp.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                out.headers_mut().append(n, v);
             }
-            if self.buf.len() - self.pos > max {
-                return Err(ParseError::Bad("line too long".into()));
-            }
-            if self.fill().await? == 0 {
-                return Err(ParseError::Io);
-            }
+            // E.g. an injected error code with a line break: sending it would split the head.
+            _ => eprintln!("stand-in: header {name:?}: {value:?} is not valid HTTP; left out"),
         }
     }
-
-    async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, ParseError> {
-        while self.buf.len() - self.pos < n {
-            if self.fill().await? == 0 {
-                return Err(ParseError::Io);
-            }
-        }
-        let out = self.buf[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        Ok(out)
-    }
-
-    /// Reads one request; Ok(None) if the peer closed the connection before sending anything.
-    async fn read_request(&mut self) -> Result<Option<Request>, ParseError> {
-        if self.pos == self.buf.len() && self.fill().await? == 0 {
-            return Ok(None);
-        }
-        // Tolerate stray CRLFs between pipelined requests (RFC 9112 §2.2), a bounded number.
-        let mut request_line = String::new();
-        for _ in 0..8 {
-            request_line = self.read_line(MAX_HEAD).await?;
-            if !request_line.is_empty() {
-                break;
-            }
-        }
-        let mut parts = request_line.split(' ');
-        let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(ParseError::Bad(format!("bad request line {request_line:?}")));
-        };
-        if !version.starts_with("HTTP/1.") {
-            return Err(ParseError::Bad(format!("unsupported version {version}")));
-        }
-        let http10 = version == "HTTP/1.0";
-        let mut headers = Vec::new();
-        let mut head_size = request_line.len();
-        loop {
-            let line = self.read_line(MAX_HEAD).await?;
-            if line.is_empty() {
-                break;
-            }
-            head_size += line.len() + 2;
-            if head_size > MAX_HEAD || headers.len() > 200 {
-                return Err(ParseError::Bad("request head too large".into()));
-            }
-            let Some((k, v)) = line.split_once(':') else {
-                return Err(ParseError::Bad(format!("bad header line {line:?}")));
-            };
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-        if http10 && !headers.iter().any(|(k, _)| k == "connection") {
-            // HTTP/1.0 closes by default; make that explicit for wants_close().
-            headers.push(("connection".into(), "close".into()));
-        }
-        let (path, raw_query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (target.to_string(), String::new()),
-        };
-        let mut req = Request {
-            method: method.to_string(),
-            path,
-            query: parse_query(&raw_query),
-            raw_query,
-            headers,
-            body: Vec::new(),
-        };
-        if req
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        {
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .map_err(|_| ParseError::Io)?;
-        }
-        let chunked = req
-            .header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        if chunked {
-            req.body = self.read_chunked().await?;
-        } else if let Some(len) = req.header("content-length") {
-            let len: usize = len
-                .parse()
-                .map_err(|_| ParseError::Bad(format!("bad content-length {len:?}")))?;
-            if len > MAX_BODY {
-                return Err(ParseError::Bad("body too large".into()));
-            }
-            req.body = self.read_exact(len).await?;
-        }
-        Ok(Some(req))
-    }
-
-    async fn read_chunked(&mut self) -> Result<Vec<u8>, ParseError> {
-        let mut body = Vec::new();
-        // Bounded by MAX_BODY: every non-final chunk adds at least one byte.
-        loop {
-            let line = self.read_line(1024).await?;
-            let size_part = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_part, 16)
-                .map_err(|_| ParseError::Bad(format!("bad chunk size {line:?}")))?;
-            if size == 0 {
-                // Trailer section, ended by an empty line; bounded count.
-                for _ in 0..100 {
-                    if self.read_line(MAX_HEAD).await?.is_empty() {
-                        return Ok(body);
-                    }
-                }
-                return Err(ParseError::Bad("too many trailers".into()));
-            }
-            if body.len() + size > MAX_BODY {
-                return Err(ParseError::Bad("body too large".into()));
-            }
-            body.extend(self.read_exact(size).await?);
-            if !self.read_line(2).await?.is_empty() {
-                return Err(ParseError::Bad("chunk not followed by CRLF".into()));
-            }
-        }
-    }
-
-    async fn write_response(&mut self, resp: &Response) -> std::io::Result<()> {
-        let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
-        for (k, v) in &resp.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&resp.body);
-        self.stream.write_all(&bytes).await?;
-        self.stream.flush().await
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        412 => "Precondition Failed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
+    out
 }
