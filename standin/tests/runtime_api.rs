@@ -1,5 +1,6 @@
-//! The Lambda Runtime API emulator with a raw client: the long poll for the next invocation,
-//! its headers, and posting a response (chunked, as `lambda_runtime` may) and an error.
+//! The Lambda Runtime API emulator with an HTTP client on one connection: the long poll for the
+//! next invocation, its headers, and posting a response (chunked, as `lambda_runtime` may) and
+//! an error.
 
 mod common;
 
@@ -29,12 +30,11 @@ fn next_then_response() {
 
     // Chunked response body on the same (keep-alive) connection.
     let body = r#"{"ok":true}"#;
-    c.write(
-        format!(
-            "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
+    c.send_chunked(
+        "POST",
+        &format!("/2018-06-01/runtime/invocation/{id}/response"),
+        &[],
+        &[body.as_bytes()],
     );
     assert_eq!(c.read_response().unwrap().status, 202);
     let result = api.wait_result(&id, Duration::from_secs(2)).expect("result");

@@ -1,6 +1,8 @@
-//! Wire-level tests of the stand-in with a raw HTTP client: keep-alive, chunked bodies, the
-//! restJson1 error format, pagination with empty pages, and every kind of injected fault,
-//! including that a hung request is released when the stand-in is dropped.
+//! Wire-level tests of the stand-in with an HTTP client that controls its one connection (and raw
+//! bytes where no real client would send them): keep-alive, chunked bodies, `100 Continue` and
+//! the body limit, the restJson1 error format, pagination with empty pages, and every kind of
+//! injected fault, including that a reset sends nothing and a hung request is released when
+//! the stand-in is dropped.
 
 mod common;
 
@@ -40,7 +42,8 @@ fn keep_alive_serves_two_requests_on_one_connection() {
 #[test]
 fn chunked_request_body_is_decoded() {
     let s = StandIn::start(Options::default());
-    let mut c = Client::connect(&s.url());
+    // Raw bytes: no real client sends chunk extensions or trailers, but HTTP/1.1 allows both.
+    let mut c = RawClient::connect(&s.url());
     let body = json!({"resourceType": "imagebuilder:ImageRecipe", "permissionType": "AWS_MANAGED"}).to_string();
     let (a, b) = body.split_at(10);
     let wire = format!(
@@ -238,6 +241,47 @@ fn latency_and_reset() {
         200
     );
     assert_eq!(s.call_count("ListResources"), 2);
+}
+
+#[test]
+fn reset_closes_without_a_byte_of_response() {
+    let s = StandIn::start(Options::default());
+    s.fault("ListResources", Fault::Reset { times: 1 });
+    let mut c = RawClient::connect(&s.url());
+    c.write(
+        format!("POST /listresources HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nContent-Length: 2\r\n\r\n{{}}")
+            .as_bytes(),
+    );
+    // EOF (or a reset) and nothing before it: not even a status line.
+    assert_eq!(c.read_until_closed(), b"");
+    assert_eq!(s.call_count("ListResources"), 1);
+}
+
+#[test]
+fn expect_continue_and_the_body_limit() {
+    let s = StandIn::start(Options::default());
+    let mut c = RawClient::connect(&s.url());
+    c.write(
+        format!(
+            "POST /listpermissions HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(c.read_response().unwrap().status, 100);
+    c.write(b"{}");
+    assert_eq!(c.read_response().unwrap().status, 200);
+    // A declared body over 16 MiB is refused before it is sent: no `100 Continue`.
+    c.write(
+        format!(
+            "POST /listpermissions HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            16 * 1024 * 1024 + 1
+        )
+        .as_bytes(),
+    );
+    let refused = c.read_response().unwrap();
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert_eq!(s.call_count("ListPermissions"), 1);
 }
 
 #[test]
