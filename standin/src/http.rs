@@ -1,5 +1,6 @@
 //! The HTTP/1.1 server shared by the AWS stand-in and the Lambda Runtime API emulator: hyper on
-//! a tokio `TcpListener`, behind the small request/reply interface the handlers use. hyper does keep-alive, chunked request bodies, `Expect: 100-continue` and the
+//! a tokio `TcpListener`, over plain TCP or TLS, behind the small request/reply interface the
+//! handlers use. hyper does keep-alive, chunked request bodies, `Expect: 100-continue` and the
 //! response framing (a `Content-Length` on every response that may have a body). Each server
 //! runs on its own thread with its own current-thread runtime, so it works from sync tests and
 //! from any async runtime; dropping the [`ServerHandle`] stops the runtime, which drops every
@@ -7,6 +8,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,9 +22,17 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::util::parse_query;
 
@@ -36,6 +46,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// request body must arrive within it too. Long enough that the SDK's pooled connections are
 /// not cut while a test runs.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A hung request is held at most this long (or until the server is dropped).
 pub(crate) const HANG_LIMIT: Duration = Duration::from_secs(600);
 
@@ -125,9 +137,37 @@ impl Drop for ServerHandle {
     }
 }
 
+/// What a client needs to trust a server started by [`spawn_tls_server`]: the self-signed CA
+/// that signed its leaf certificate. Each server generates its own, so no key ever leaves the
+/// process and no certificate outlives the server.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsMaterial {
+    /// The CA certificate, PEM-encoded.
+    pub ca_pem: String,
+}
+
+impl TlsMaterial {
+    /// Writes the CA certificate as a PEM file, e.g. for a client's `SSL_CERT_FILE`.
+    pub(crate) fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, &self.ca_pem)
+    }
+}
+
 /// Binds 127.0.0.1:`port` (0 = ephemeral) and serves `handler` on a new thread. Binding happens
 /// before returning, so the port is known and a bind failure panics in the caller.
 pub(crate) fn spawn_server(name: &str, port: u16, handler: Handler) -> ServerHandle {
+    spawn(name, port, handler, None)
+}
+
+/// Like [`spawn_server`], but HTTPS only, with a certificate chain generated now: a CA and a
+/// leaf for `127.0.0.1` and `localhost` signed by it. Panics if the chain cannot be made.
+pub(crate) fn spawn_tls_server(name: &str, port: u16, handler: Handler) -> (ServerHandle, TlsMaterial) {
+    let (config, material) = tls_config(name);
+    let server = spawn(name, port, handler, Some(TlsAcceptor::from(Arc::new(config))));
+    (server, material)
+}
+
+fn spawn(name: &str, port: u16, handler: Handler, tls: Option<TlsAcceptor>) -> ServerHandle {
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("{name}: cannot bind 127.0.0.1:{port}: {e}"));
     let addr = std_listener
@@ -144,7 +184,7 @@ pub(crate) fn spawn_server(name: &str, port: u16, handler: Handler) -> ServerHan
                 .enable_all()
                 .build()
                 .expect("stand-in runtime");
-            rt.block_on(accept_loop(std_listener, handler, rx));
+            rt.block_on(accept_loop(std_listener, handler, tls, rx));
             // Dropping the runtime cancels every connection task, closing their sockets: this
             // is what releases hung requests. Bounded so Drop never blocks for long.
             rt.shutdown_timeout(Duration::from_secs(2));
@@ -157,7 +197,12 @@ pub(crate) fn spawn_server(name: &str, port: u16, handler: Handler) -> ServerHan
     }
 }
 
-async fn accept_loop(std_listener: std::net::TcpListener, handler: Handler, mut shutdown: oneshot::Receiver<()>) {
+async fn accept_loop(
+    std_listener: std::net::TcpListener,
+    handler: Handler,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let listener = match TcpListener::from_std(std_listener) {
         Ok(l) => l,
         Err(e) => {
@@ -173,7 +218,22 @@ async fn accept_loop(std_listener: std::net::TcpListener, handler: Handler, mut 
                 Ok((stream, _)) => {
                     // Small request/response exchanges: Nagle would only add latency.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, handler.clone()));
+                    let handler = handler.clone();
+                    match &tls {
+                        None => {
+                            tokio::spawn(serve_connection(stream, handler));
+                        }
+                        Some(acceptor) => {
+                            // The handshake runs in the connection's task so a slow client
+                            // never holds up the accept loop.
+                            let accepting = acceptor.accept(stream);
+                            tokio::spawn(async move {
+                                if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
+                                    serve_connection(stream, handler).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // E.g. out of file descriptors: back off briefly instead of spinning.
@@ -285,4 +345,51 @@ fn to_hyper(resp: Response) -> hyper::Response<Full<Bytes>> {
         }
     }
     out
+}
+
+/// A server configuration for 127.0.0.1 / localhost with a freshly generated chain, and the CA
+/// a client must trust. The provider is named explicitly (aws-lc-rs, which the workspace
+/// already builds) so it does not depend on which rustls provider features happen to be on.
+fn tls_config(name: &str) -> (ServerConfig, TlsMaterial) {
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! { panic!("{name}: TLS {what}: {e}") };
+    // Validity from a day ago (clock skew) to 30 days ahead: short-lived certificates, which
+    // every verifier accepts (some refuse leaf certificates valid for more than 825 days).
+    let now = time::OffsetDateTime::now_utc();
+    let (not_before, not_after) = (now - time::Duration::days(1), now + time::Duration::days(30));
+
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| fail("CA key", &e));
+    let mut ca = CertificateParams::default();
+    // A name of its own, so a client that trusts several stand-ins' CAs at once (one bundle
+    // file) finds the right issuer instead of failing on the first one with the same name.
+    let ca_name = format!("recipe-share stand-in CA {:08x}", fastrand::u32(..));
+    ca.distinguished_name.push(DnType::CommonName, ca_name);
+    // Path length 0: this CA can sign leaf certificates only.
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    (ca.not_before, ca.not_after) = (not_before, not_after);
+    let ca = CertifiedIssuer::self_signed(ca, ca_key).unwrap_or_else(|e| fail("CA certificate", &e));
+
+    let leaf_key = KeyPair::generate().unwrap_or_else(|e| fail("leaf key", &e));
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap_or_else(|e| fail("leaf names", &e));
+    leaf.distinguished_name
+        .push(DnType::CommonName, "recipe-share stand-in");
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    (leaf.not_before, leaf.not_after) = (not_before, not_after);
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca)
+        .unwrap_or_else(|e| fail("leaf certificate", &e));
+
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail("protocol versions", &e))
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone()], key)
+        .unwrap_or_else(|e| fail("server configuration", &e));
+    // Only HTTP/1.1 is served; saying so stops a client from trying h2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (config, TlsMaterial { ca_pem: ca.pem() })
 }

@@ -4,7 +4,8 @@
 //! [`StandIn::start`] serves, on `127.0.0.1`, the restJson1 operations listed in [`ROUTES`]
 //! (wire-compatible with `aws-sdk-imagebuilder` / `aws-sdk-ram`: point `AWS_ENDPOINT_URL` at
 //! [`StandIn::url`], use any fake credentials) and `PUT /cfn-response/...`, the pre-signed S3
-//! URL CloudFormation would give a custom resource ([`StandIn::response_url`]). It models one
+//! URL CloudFormation would give a custom resource ([`StandIn::response_url`]);
+//! [`StandIn::start_tls`] serves the same over HTTPS with a generated CA. It models one
 //! account in one Region: recipes, their resource policies, the RAM shares and managed
 //! permissions those policies create, and the CREATED_FROM_POLICY → STANDARD promotion. Faults
 //! (throttling, 5xx, arbitrary errors, latency, hangs, resets) can be injected per operation,
@@ -127,7 +128,7 @@ mod util;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::http::{Handler, ServerHandle, spawn_server};
+use crate::http::{Handler, ServerHandle, TlsMaterial, spawn_server, spawn_tls_server};
 use crate::service::{CFN_PREFIX, Shared};
 
 pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
@@ -343,6 +344,8 @@ impl Snapshot {
 pub struct StandIn {
     shared: Arc<Shared>,
     secret: String,
+    /// Set when serving HTTPS ([`StandIn::start_tls`]).
+    tls: Option<TlsMaterial>,
     // Declared last so it drops last; dropping it stops the server thread.
     server: ServerHandle,
 }
@@ -350,27 +353,72 @@ pub struct StandIn {
 impl StandIn {
     /// Binds `127.0.0.1:opts.port` and starts serving. Panics if the port cannot be bound.
     pub fn start(opts: Options) -> StandIn {
+        StandIn::launch(opts, false)
+    }
+
+    /// Like [`StandIn::start`], but serving HTTPS only, for measuring the Lambda over TLS. A
+    /// certificate chain is generated at start: a self-signed CA ([`StandIn::ca_pem`]) and a
+    /// leaf for `127.0.0.1` and `localhost` signed by it. [`StandIn::url`] and the response
+    /// URLs then start with `https://`; a client trusts the stand-in through the CA, e.g. with
+    /// `SSL_CERT_FILE` pointing at [`StandIn::write_ca_pem`]'s file (rustls-native-certs, which
+    /// the AWS SDK and reqwest use on Linux, reads it). Panics if the port cannot be bound.
+    pub fn start_tls(opts: Options) -> StandIn {
+        StandIn::launch(opts, true)
+    }
+
+    fn launch(opts: Options, tls: bool) -> StandIn {
         let shared = Arc::new(Shared::new(opts.clone()));
         let for_server = shared.clone();
         let handler: Handler = Arc::new(move |req| {
             let sh = for_server.clone();
             Box::pin(service::handle(sh, req))
         });
-        let server = spawn_server("recipe-share-standin", opts.port, handler);
+        let name = "recipe-share-standin";
+        let (server, tls) = if tls {
+            let (server, material) = spawn_tls_server(name, opts.port, handler);
+            (server, Some(material))
+        } else {
+            (spawn_server(name, opts.port, handler), None)
+        };
         let secret = shared.lock().rng.hex(64);
-        StandIn { shared, secret, server }
+        StandIn {
+            shared,
+            secret,
+            tls,
+            server,
+        }
+    }
+
+    /// The PEM of the CA that signed the HTTPS certificate ([`StandIn::start_tls`]); None when
+    /// serving plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// Writes [`StandIn::ca_pem`] to `path` (for `SSL_CERT_FILE`). An `InvalidInput` error when
+    /// serving plain HTTP.
+    pub fn write_ca_pem(&self, path: &std::path::Path) -> std::io::Result<()> {
+        match &self.tls {
+            Some(t) => t.write_ca_pem(path),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "this stand-in serves plain HTTP: no CA certificate",
+            )),
+        }
     }
 
     pub fn options(&self) -> &Options {
         &self.shared.opts
     }
 
-    /// `http://127.0.0.1:PORT`, the value for `AWS_ENDPOINT_URL`.
+    /// `http://127.0.0.1:PORT` (`https://` from [`StandIn::start_tls`]), the value for
+    /// `AWS_ENDPOINT_URL`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.server.addr())
     }
 
-    /// `http://127.0.0.1:PORT/cfn-response/`
+    /// `http://127.0.0.1:PORT/cfn-response/` (`https://` from [`StandIn::start_tls`])
     pub fn response_prefix(&self) -> String {
         format!("{}{CFN_PREFIX}", self.url())
     }

@@ -1,4 +1,4 @@
-//! Clients for the stand-in's tests. [`Client`] is hyper's HTTP/1.1 client on one TCP
+//! Clients for the stand-in's tests. [`Client`] is hyper's HTTP/1.1 client on one TCP (or TLS)
 //! connection, so a test decides exactly which requests share a connection (keep-alive, a reset
 //! or hung request) and sees every status and header an SDK would hide. [`RawClient`] writes
 //! bytes as given, for the wire forms no real client produces (chunk extensions, trailers).
@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,10 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// A fake SigV4 header: the stand-in checks only the scheme.
 pub const AUTH: &str =
@@ -125,6 +130,32 @@ impl Client {
             pending: None,
             timeout: READ_TIMEOUT,
         }
+    }
+
+    /// Connects to `https://127.0.0.1:PORT`, checking the certificate against `roots` only and
+    /// for the name `server_name`. Err if the TLS handshake fails (e.g. an untrusted chain).
+    pub fn connect_tls(url: &str, server_name: &str, roots: RootCertStore) -> Result<Client, String> {
+        let addr = url.trim_start_matches("https://").trim_end_matches('/').to_string();
+        let mut config = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from(server_name.to_string()).expect("server name");
+        let rt = runtime();
+        let sender = rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+            handshake(tls).await.map_err(|e| e.to_string())
+        })?;
+        Ok(Client {
+            rt,
+            sender,
+            pending: None,
+            timeout: READ_TIMEOUT,
+        })
     }
 
     pub fn set_read_timeout(&mut self, d: Duration) {
