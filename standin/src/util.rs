@@ -1,99 +1,42 @@
-//! Small helpers shared by the stand-in servers: identifiers that look like AWS ones, URL
-//! decoding, timestamps in the two wire formats the models use, and a tiny PRNG (a crate for
-//! randomness would cost compile time for nothing: nothing here needs real entropy).
+//! Small helpers shared by the stand-in servers: identifiers that look like AWS ones, query
+//! decoding, and timestamps in the two wire formats the models use.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// xorshift64* generator. Seeded from the clock and a process-wide counter so two stand-ins
-/// started in the same test process never hand out the same ARNs or secrets.
-pub(crate) struct Rng(u64);
+use time::UtcDateTime;
 
-static SEED_COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+/// The stand-in's source of identifiers. Nothing here needs real entropy, only ids that differ
+/// between two stand-ins started in one test process, which `fastrand::Rng::new` gives: it
+/// forks fastrand's thread-local generator (seeded from the clock and the thread id), advancing
+/// it, so no two generators start alike.
+pub(crate) struct Rng(fastrand::Rng);
 
 impl Rng {
     pub(crate) fn new() -> Rng {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos() as u64;
-        let bump = SEED_COUNTER.fetch_add(0x2545_F491_4F6C_DD1D, Ordering::Relaxed);
-        let mut seed = nanos ^ bump ^ u64::from(std::process::id()).rotate_left(32);
-        if seed == 0 {
-            seed = 0xDEAD_BEEF;
-        }
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Rng(fastrand::Rng::new())
     }
 
     /// `n` lower-case hex digits.
     pub(crate) fn hex(&mut self, n: usize) -> String {
-        let mut s = String::with_capacity(n + 16);
-        while s.len() < n {
-            s.push_str(&format!("{:016x}", self.next_u64()));
-        }
-        s.truncate(n);
-        s
+        (0..n).map(|_| self.0.digit(16)).collect()
     }
 
-    /// A UUID-shaped identifier (8-4-4-4-12 hex), the form AWS uses for request ids and
-    /// resource-share ids.
+    /// A random (version 4) UUID, the form AWS uses for request ids and resource-share ids.
+    /// Built from this generator's bytes rather than `Uuid::new_v4`, whose `v4` feature would
+    /// pull in `getrandom` for entropy nothing here needs.
     pub(crate) fn uuid(&mut self) -> String {
-        let h = self.hex(32);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        uuid::Builder::from_random_bytes(self.0.u128(..).to_le_bytes())
+            .into_uuid()
+            .hyphenated()
+            .to_string()
     }
 }
 
-/// Decodes `%XX` escapes; `plus_is_space` for query strings (form encoding), not for paths.
-pub(crate) fn url_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hi = (bytes[i + 1] as char).to_digit(16);
-                let lo = (bytes[i + 2] as char).to_digit(16);
-                match (hi, lo) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Splits a raw query string into decoded pairs, keeping order and duplicates.
+/// Splits a raw query string into form-decoded pairs (`+` is a space), keeping order and
+/// duplicates; malformed escapes are kept as sent.
 pub(crate) fn parse_query(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (url_decode(k, true), url_decode(v, true)),
-            None => (url_decode(p, true), String::new()),
-        })
+    form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -122,21 +65,22 @@ pub(crate) fn iso8601(t: SystemTime) -> String {
     )
 }
 
-/// Year, month, day, hour, minute, second (UTC) of an epoch-seconds time: civil-from-days (Howard
-/// Hinnant's algorithm), to avoid a date crate. Public for the benchmarks' report header.
+/// Year, month, day, hour, minute, second (UTC) of an epoch-seconds time. Public for the
+/// benchmarks' report header. Times past the year 9999 (the `time` crate's range without its
+/// `large-dates` feature) read as its last second.
 pub fn civil_utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| UtcDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(UtcDateTime::MAX);
+    (
+        i64::from(t.year()),
+        i64::from(u8::from(t.month())),
+        i64::from(t.day()),
+        u64::from(t.hour()),
+        u64::from(t.minute()),
+        u64::from(t.second()),
+    )
 }
 
 pub(crate) fn hex_encode(bytes: &[u8]) -> String {
@@ -167,7 +111,7 @@ mod tests {
         assert_eq!(q[0], ("a".into(), "arn:aws:ram::1/x".into()));
         assert_eq!(q[1], ("b".into(), "1 2".into()));
         assert_eq!(q[2], ("c".into(), String::new()));
-        assert_eq!(url_decode("%zz%4", false), "%zz%4");
+        assert_eq!(parse_query("d=%zz%4")[0].1, "%zz%4");
     }
 
     #[test]
