@@ -5,6 +5,11 @@
 //! holding more than `burst`; a call takes one whole token or is throttled. Buckets live behind
 //! the stand-in's lock and read the clock inside it, so concurrent calls are admitted in a
 //! single order and the admitted rate converges to `per_second` under any load.
+//!
+//! Kept hand-written rather than on `governor`: its `Quota` takes a non-zero burst and a
+//! non-zero replenish interval, so burst 0, rate 0 and an infinite rate cannot be expressed,
+//! its clock is its own (not the caller's `Instant`), and it would bring its own dependency
+//! tree for thirty lines of arithmetic.
 
 use std::time::Instant;
 
