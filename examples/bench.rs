@@ -804,7 +804,7 @@ fn sweep_bench(s: &Settings) -> Sweep {
             _ => None,
         });
         let app = App::new(
-            &recipe_share::local::sdk_config(&standin.url(), "us-east-1").await,
+            &recipe_share_standin::sdk_config(&standin.url(), "us-east-1").await,
             config,
         );
         let mut runs = Vec::new();

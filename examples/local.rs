@@ -6,7 +6,7 @@
 
 use lambda_runtime::{Context, LambdaEvent};
 use recipe_share::config::Config;
-use recipe_share::{App, arn::ImageRecipeArn};
+use recipe_share::{App, arn::ResourceArn};
 use recipe_share_standin::{Options, StandIn};
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => std::env::var(other).ok(),
     });
     let app = App::new(
-        &recipe_share::local::sdk_config(&standin.url(), "us-east-1").await,
+        &recipe_share_standin::sdk_config(&standin.url(), "us-east-1").await,
         config,
     );
 
@@ -44,11 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &event["OldResourceProperties"]["ImageRecipeArn"],
         &event["PhysicalResourceId"],
         &event["detail"]["responseElements"]["imageRecipeArn"],
+        &event["detail"]["requestParameters"]["imageRecipeArn"],
     ]
     .iter()
     .filter_map(|v| v.as_str())
     .map(|s| s.strip_prefix("recipe-share:rollback:").unwrap_or(s).to_string())
-    .filter(|s| ImageRecipeArn::parse(s).is_ok())
+    .filter(|s| ResourceArn::image_recipe(s).is_ok())
     .collect::<std::collections::BTreeSet<_>>()
     .into_iter()
     .collect();
@@ -58,13 +59,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if recipe_share::sweep::parse(&event).is_some() {
         recipes.extend(demo_fleet(&standin));
     }
-    if let Some(existing) = event["PhysicalResourceId"]
+    // A refused delete is about a recipe that is shared: share it first, as the trigger would have.
+    let refused = event["detail"]["errorCode"] == "ResourceDependencyException";
+    let shared_before = event["PhysicalResourceId"]
         .as_str()
-        .filter(|id| ImageRecipeArn::parse(id).is_ok())
-    {
+        .or_else(|| {
+            refused
+                .then(|| event["detail"]["requestParameters"]["imageRecipeArn"].as_str())
+                .flatten()
+        })
+        .filter(|id| ResourceArn::image_recipe(id).is_ok());
+    if let Some(existing) = shared_before {
         let setup = json!({
-            "RequestType": "Create", "ResponseURL": standin.response_url("setup"), "StackId": event["StackId"],
-            "RequestId": "local-setup", "LogicalResourceId": event["LogicalResourceId"],
+            "RequestType": "Create", "ResponseURL": standin.response_url("setup"),
+            "StackId": event["StackId"].as_str().unwrap_or("arn:aws:cloudformation:us-east-1:123456789012:stack/local/setup"),
+            "RequestId": "local-setup", "LogicalResourceId": event["LogicalResourceId"].as_str().unwrap_or("Setup"),
             "ResourceType": "Custom::ImageRecipeShare", "ResourceProperties": {"ImageRecipeArn": existing},
         });
         invoke(&app, setup).await?;

@@ -39,6 +39,7 @@ echo "cfn-lint: template.yaml and examples/consumer.yaml clean"
 echo "== IAM policy check"
 "$VENV/bin/python" scripts/check_template_policy.py --self-test template.yaml
 "$VENV/bin/python" scripts/check_template_policy.py template.yaml
+"$VENV/bin/python" scripts/check_template_policy.py template.yaml --consumer examples/consumer.yaml
 
 # SAM must not reach AWS: fake credentials, telemetry off, and any stray HTTP(S) sent to a closed port.
 export PATH="$PWD/$SAM_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \

@@ -1,14 +1,18 @@
-//! Validated ARNs at the edges: image recipes (Image Builder's model pattern) and this function's own ARN.
+//! Validated ARNs at the edges: Image Builder resources (the service model's patterns, per
+//! [`Kind`]) and this function's own location (from the invoked function ARN).
 
 use crate::error::Error;
+use crate::kind::Kind;
 use std::fmt;
 
-/// An Image Builder image-recipe ARN that matches the service model's pattern:
-/// `arn:aws[^:]*:imagebuilder:<region>:<12 digits|aws>:image-recipe/<[a-z0-9-_]+>/<x.y.z>`.
+/// An Image Builder resource ARN that matches the service model's pattern for its kind:
+/// `arn:aws[^:]*:imagebuilder:<region>:<12 digits|aws…>:<segment>/<[a-z0-9-_]+>/<version>[/<build>]`.
+/// Recipes take `<x.y.z>` where each field may be `x`; components and images take a build
+/// version, `<d.d.d>/<d>` (the form their Put*Policy operations accept).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ImageRecipeArn {
+pub struct ResourceArn {
+    kind: Kind,
     text: String,
-    partition_end: usize,
 }
 
 /// Where a resource lives: the parts of an ARN the confused-deputy guard compares.
@@ -19,17 +23,35 @@ pub struct Location {
     pub account: String,
 }
 
-impl ImageRecipeArn {
-    /// Checks `value` against the model pattern; the reason names the first part that is wrong.
-    pub fn parse(value: &str) -> Result<Self, Error> {
-        let bad = |reason| Error::InvalidRecipeArn {
-            value: value.chars().take(300).collect(),
+/// Every error built from input is cut, so a huge value cannot make a huge log line or Reason.
+fn cut(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn version_ok(v: &str, wildcards: bool) -> bool {
+    let fields: Vec<&str> = v.split('.').collect();
+    fields.len() == 3
+        && fields
+            .iter()
+            .all(|f| (wildcards && *f == "x") || (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())))
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl ResourceArn {
+    /// Checks `value` against the model pattern of `kind`; the reason names the first part that is wrong.
+    pub fn parse(kind: Kind, value: &str) -> Result<Self, Error> {
+        let bad = |reason: &'static str| Error::InvalidArn {
+            kind,
+            value: cut(value, 300),
             reason,
         };
         let parts: Vec<&str> = value.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts[..] else {
             return Err(bad(
-                "expected arn:<partition>:imagebuilder:<region>:<account>:image-recipe/<name>/<version>",
+                "expected arn:<partition>:imagebuilder:<region>:<account>:<type>/<name>/<version>",
             ));
         };
         if arn != "arn" || !partition.starts_with("aws") {
@@ -41,33 +63,66 @@ impl ImageRecipeArn {
         if region.is_empty() {
             return Err(bad("region is empty"));
         }
-        if !(account == "aws" || is_account_id(account)) {
+        let aws_owned = account == "aws"
+            || (kind.has_build_version()
+                && account
+                    .strip_prefix("aws-")
+                    .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+        if !(aws_owned || is_account_id(account)) {
             return Err(bad("account must be 12 digits"));
         }
         let mut res = resource.split('/');
-        let (Some("image-recipe"), Some(name), Some(version), None) = (res.next(), res.next(), res.next(), res.next())
-        else {
-            return Err(bad("resource must be image-recipe/<name>/<version>"));
-        };
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err(bad("recipe name must be lowercase letters, digits, - and _"));
+        if res.next() != Some(kind.arn_segment()) {
+            return Err(bad("the resource type does not match"));
         }
-        let fields: Vec<&str> = version.split('.').collect();
-        let version_ok = fields.len() == 3
-            && fields
-                .iter()
-                .all(|f| *f == "x" || (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())));
-        if !version_ok {
-            return Err(bad("version must be <major>.<minor>.<patch>"));
+        let (name, version, build, rest) = (res.next(), res.next(), res.next(), res.next());
+        let Some(name) = name.filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        }) else {
+            return Err(bad("name must be lowercase letters, digits, - and _"));
+        };
+        let _ = name;
+        let shape_ok = match (kind.has_build_version(), version, build, rest) {
+            (false, Some(v), None, None) => version_ok(v, true),
+            (true, Some(v), Some(b), None) => version_ok(v, false) && digits(b),
+            _ => false,
+        };
+        if !shape_ok {
+            return Err(bad(if kind.has_build_version() {
+                "version must be <major>.<minor>.<patch>/<build>"
+            } else {
+                "version must be <major>.<minor>.<patch>"
+            }));
         }
         Ok(Self {
+            kind,
             text: value.to_string(),
-            partition_end: 4 + partition.len(),
         })
+    }
+
+    /// An image recipe ARN.
+    pub fn image_recipe(value: &str) -> Result<Self, Error> {
+        Self::parse(Kind::ImageRecipe, value)
+    }
+
+    /// The kind named by the ARN's resource segment, then checked as that kind.
+    pub fn parse_any(value: &str) -> Result<Self, Error> {
+        let segment = value
+            .splitn(6, ':')
+            .nth(5)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| k.arn_segment() == segment)
+            .unwrap_or(Kind::ImageRecipe);
+        Self::parse(kind, value)
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// The ARN as text.
@@ -75,29 +130,51 @@ impl ImageRecipeArn {
         &self.text
     }
 
-    /// Partition, Region and account of the recipe.
+    /// The `<name>` part.
+    pub fn name(&self) -> &str {
+        self.text
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .split('/')
+            .nth(1)
+            .unwrap_or("")
+    }
+
+    /// The `<major>.<minor>.<patch>` part.
+    pub fn version(&self) -> &str {
+        self.text
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .split('/')
+            .nth(2)
+            .unwrap_or("")
+    }
+
+    /// Partition, Region and account of the resource.
     pub fn location(&self) -> Location {
-        let mut it = self.text[self.partition_end + 1..].split(':');
-        let (_service, region, account) = (it.next(), it.next(), it.next());
+        let mut it = self.text.splitn(6, ':').skip(1);
+        let partition = it.next().unwrap_or_default().to_string();
+        let _service = it.next();
+        let region = it.next().unwrap_or_default().to_string();
+        let account = it.next().unwrap_or_default().to_string();
         Location {
-            partition: self.text[4..self.partition_end].to_string(),
-            region: region.unwrap_or_default().to_string(),
-            account: account.unwrap_or_default().to_string(),
+            partition,
+            region,
+            account,
         }
     }
 
-    /// Refuses a recipe outside the function's own partition, account and Region.
+    /// Refuses a resource outside the function's own partition, account and Region.
     pub fn ensure_owned_by(&self, own: &Location) -> Result<(), Error> {
         let loc = self.location();
         if loc == *own {
             Ok(())
         } else {
-            // Partition and Region are free text in the model pattern: cut them, as every error
-            // built from input is cut, so a huge ARN cannot make a huge log line.
-            let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-            Err(Error::ForeignRecipe {
+            Err(Error::ForeignResource {
                 arn: cut(&self.text, 300),
-                account: format!("{}/{}", cut(&loc.partition, 32), loc.account),
+                account: format!("{}/{}", cut(&loc.partition, 32), cut(&loc.account, 32)),
                 region: cut(&loc.region, 64),
                 own_account: format!("{}/{}", own.partition, own.account),
                 own_region: own.region.clone(),
@@ -106,29 +183,28 @@ impl ImageRecipeArn {
     }
 }
 
-impl fmt::Display for ImageRecipeArn {
+impl fmt::Display for ResourceArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
 }
 
 /// The location of the running function, read from the invoked function ARN
-/// (`arn:aws:lambda:<region>:<account>:function:<name>[:alias]`).
-pub fn function_location(invoked_function_arn: &str) -> Result<Location, Error> {
+/// (`arn:aws:lambda:<region>:<account>:function:<name>[:alias]`); `None` when it is not one
+/// (local emulators send placeholders such as `function-arn`).
+pub fn function_location(invoked_function_arn: &str) -> Option<Location> {
     let parts: Vec<&str> = invoked_function_arn.splitn(7, ':').collect();
     match parts[..] {
-        ["arn", partition, "lambda", region, account, "function", _]
-            if is_account_id(account) && !region.is_empty() =>
+        ["arn", partition, "lambda", region, account, "function", name]
+            if partition.starts_with("aws") && is_account_id(account) && !region.is_empty() && !name.is_empty() =>
         {
-            Ok(Location {
+            Some(Location {
                 partition: partition.into(),
                 region: region.into(),
                 account: account.into(),
             })
         }
-        _ => Err(Error::InvalidRequest(format!(
-            "the invoked function ARN {invoked_function_arn:?} does not name a Lambda function, so the own account is unknown"
-        ))),
+        _ => None,
     }
 }
 
@@ -144,55 +220,145 @@ mod tests {
     const OK: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web-base_2/1.0.0";
 
     #[test]
-    fn recipe_arns_follow_the_model_pattern() {
-        let table: &[(&str, bool)] = &[
-            (OK, true),
+    fn arns_follow_the_model_patterns() {
+        use Kind::*;
+        let table: &[(Kind, &str, bool)] = &[
+            (ImageRecipe, OK, true),
             (
+                ImageRecipe,
                 "arn:aws-cn:imagebuilder:cn-north-1:123456789012:image-recipe/a/1.2.3",
                 true,
             ),
             (
+                ImageRecipe,
                 "arn:aws-us-gov:imagebuilder:us-gov-west-1:123456789012:image-recipe/a/x.x.x",
                 true,
             ),
-            ("arn:aws:imagebuilder:us-east-1:aws:image-recipe/a/1.0.0", true),
             (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:aws:image-recipe/a/1.0.0",
+                true,
+            ),
+            (
+                ImageRecipe,
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1.0.0/1",
                 false,
             ),
             (
+                ImageRecipe,
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/Web/1.0.0",
                 false,
             ),
             (
+                ImageRecipe,
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a b/1.0.0",
                 false,
             ),
-            ("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1.0", false),
-            ("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1..0", false),
             (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1.0",
+                false,
+            ),
+            (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1..0",
+                false,
+            ),
+            (
+                ImageRecipe,
                 "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/a/1.0.0",
                 false,
             ),
-            ("arn:aws:imagebuilder:us-east-1:12345678901:image-recipe/a/1.0.0", false),
-            ("arn:aws:imagebuilder::123456789012:image-recipe/a/1.0.0", false),
-            ("arn:aws:ec2:us-east-1:123456789012:image-recipe/a/1.0.0", false),
             (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:12345678901:image-recipe/a/1.0.0",
+                false,
+            ),
+            (
+                ImageRecipe,
+                "arn:aws:imagebuilder::123456789012:image-recipe/a/1.0.0",
+                false,
+            ),
+            (
+                ImageRecipe,
+                "arn:aws:ec2:us-east-1:123456789012:image-recipe/a/1.0.0",
+                false,
+            ),
+            (
+                ImageRecipe,
                 "arn:gcp:imagebuilder:us-east-1:123456789012:image-recipe/a/1.0.0",
                 false,
             ),
-            ("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe//1.0.0", false),
-            ("", false),
-            ("*", false),
+            (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe//1.0.0",
+                false,
+            ),
+            (
+                ImageRecipe,
+                "arn:aws:imagebuilder:us-east-1:aws-marketplace:image-recipe/a/1.0.0",
+                false,
+            ),
+            (ImageRecipe, "", false),
+            (ImageRecipe, "*", false),
+            (
+                ContainerRecipe,
+                "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/a/1.0.x",
+                true,
+            ),
+            (
+                ContainerRecipe,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/a/1.0.0",
+                false,
+            ),
+            (
+                Component,
+                "arn:aws:imagebuilder:us-east-1:123456789012:component/cis/1.0.0/1",
+                true,
+            ),
+            (
+                Component,
+                "arn:aws:imagebuilder:us-east-1:aws-marketplace:component/cis/1.0.0/12",
+                true,
+            ),
+            (
+                Component,
+                "arn:aws:imagebuilder:us-east-1:123456789012:component/cis/1.0.0",
+                false,
+            ),
+            (
+                Component,
+                "arn:aws:imagebuilder:us-east-1:123456789012:component/cis/x.x.x/1",
+                false,
+            ),
+            (
+                Component,
+                "arn:aws:imagebuilder:us-east-1:123456789012:component/cis/1.0.0/b",
+                false,
+            ),
+            (
+                Image,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/2.1.0/3",
+                true,
+            ),
+            (
+                Image,
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/2.1.0",
+                false,
+            ),
         ];
-        for (value, ok) in table {
-            assert_eq!(ImageRecipeArn::parse(value).is_ok(), *ok, "{value}");
+        for (kind, value, ok) in table {
+            assert_eq!(ResourceArn::parse(*kind, value).is_ok(), *ok, "{kind}: {value}");
         }
+        let any = ResourceArn::parse_any("arn:aws:imagebuilder:us-east-1:123456789012:component/cis/1.0.0/1").unwrap();
+        assert_eq!(any.kind(), Component);
+        assert_eq!(any.name(), "cis");
+        assert_eq!(any.version(), "1.0.0");
     }
 
     #[test]
     fn location_and_ownership() {
-        let arn = ImageRecipeArn::parse(OK).unwrap();
+        let arn = ResourceArn::image_recipe(OK).unwrap();
         let own = function_location("arn:aws:lambda:us-east-1:123456789012:function:recipe-share").unwrap();
         assert_eq!(arn.location(), own);
         assert!(arn.ensure_owned_by(&own).is_ok());
@@ -204,7 +370,7 @@ mod tests {
         for fa in table {
             let other = function_location(fa).unwrap();
             assert!(
-                matches!(arn.ensure_owned_by(&other), Err(Error::ForeignRecipe { .. })),
+                matches!(arn.ensure_owned_by(&other), Err(Error::ForeignResource { .. })),
                 "{fa}"
             );
         }
@@ -212,14 +378,16 @@ mod tests {
 
     #[test]
     fn function_arns() {
-        assert!(function_location("arn:aws:lambda:us-east-1:123456789012:function:f:prod").is_ok());
+        assert!(function_location("arn:aws:lambda:us-east-1:123456789012:function:f:prod").is_some());
         for bad in [
             "",
+            "function-arn",
             "arn:aws:lambda:us-east-1:123:function:f",
             "arn:aws:s3:::bucket",
             "arn:aws:lambda::123456789012:function:f",
+            "arn:aws:lambda:us-east-1:123456789012:function:",
         ] {
-            assert!(function_location(bad).is_err(), "{bad}");
+            assert!(function_location(bad).is_none(), "{bad}");
         }
     }
 }

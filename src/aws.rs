@@ -1,23 +1,39 @@
-//! The thin AWS layer: one method per Image Builder / RAM call, full pagination, errors reduced to
-//! [`AwsFailure`]. No decisions here; the flow decides.
+//! The thin AWS layer: the SDK clients (one retry layer: the SDK's, configured here), one method per
+//! call with the SDK's paginators, and errors reduced to [`AwsFailure`]. No decisions here.
 
+use crate::arn::ResourceArn;
+use crate::decide::{MADE_BY_TAG, MANAGED_TAG, ShareState};
 use crate::error::AwsFailure;
+use crate::kind::Kind;
+use crate::scope::Facts;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_imagebuilder::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ram::types::{
     PermissionFeatureSet, PermissionTypeFilter, ResourceOwner, ResourceShareAssociationStatus,
-    ResourceShareAssociationType,
+    ResourceShareAssociationType, Tag,
 };
-use std::collections::BTreeSet;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{FinalizerInterceptorContextRef, InterceptorContext};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// RAM's resource type for image recipes (exact casing: `CreatePermission` is case-sensitive).
-pub const RECIPE_RESOURCE_TYPE: &str = "imagebuilder:ImageRecipe";
 
 /// A hard bound on pages per listing, so a service that keeps returning tokens cannot loop us forever.
 const MAX_PAGES: usize = 1000;
+
+/// Attempts per call. The deadline, not this count, is what usually ends a throttled or failing
+/// call: every call is cut off at the invocation's work deadline (see `converge`).
+pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The SDK clients, built once at cold start and shared by every invocation (Lambda only to hand
 /// a long sweep on to the next invocation).
@@ -28,14 +44,180 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
 }
 
-/// What the flow needs to know about one RAM resource share.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShareInfo {
-    pub arn: String,
-    /// `PENDING | ACTIVE | FAILED | DELETING | DELETED`.
-    pub status: String,
-    /// `CREATED_FROM_POLICY | PROMOTING_TO_STANDARD | STANDARD`.
-    pub feature_set: String,
+/// Calls and throttled answers seen by every client, counted per attempt (what AWS saw), for the
+/// task that made them: an invocation, or one recipe of a sweep (see [`CallStats::scope`]).
+#[derive(Debug, Default)]
+pub struct CallStats {
+    attempts: AtomicU64,
+    throttled: AtomicU64,
+    /// Per operation: whether an attempt is on the wire, and its last error answer
+    /// (`HTTP 429 CallRateLimitExceededException`).
+    answers: Mutex<BTreeMap<String, Answer>>,
+    parent: Option<Arc<CallStats>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Answer {
+    in_flight: bool,
+    failure: Option<String>,
+    /// The last answer was a client error (4xx, throttling included): it changed nothing.
+    refused: bool,
+}
+
+tokio::task_local! {
+    static STATS: Arc<CallStats>;
+}
+
+impl CallStats {
+    /// Counts that also add to `parent` (a sweep's recipe adds to its invocation).
+    pub fn child_of(parent: Arc<CallStats>) -> Arc<CallStats> {
+        Arc::new(CallStats {
+            parent: Some(parent),
+            ..CallStats::default()
+        })
+    }
+
+    /// The counts of the current task, if any.
+    pub fn current() -> Option<Arc<CallStats>> {
+        STATS.try_with(Arc::clone).ok()
+    }
+
+    /// Runs `fut` with its AWS calls counted in `stats`.
+    pub async fn scope<F: Future>(stats: Arc<CallStats>, fut: F) -> F::Output {
+        STATS.scope(stats, fut).await
+    }
+
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// The last error answer `op` got, if its last attempt failed.
+    pub fn last_failure(&self, op: &str) -> Option<String> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(op)
+            .and_then(|a| a.failure.clone())
+    }
+
+    /// True when `op` has no attempt on the wire and AWS refused its last one: a call cut off in
+    /// the SDK's backoff changed nothing.
+    pub fn refused_and_idle(&self, op: &str) -> bool {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(op)
+            .is_some_and(|a| !a.in_flight && a.refused)
+    }
+
+    fn sending(&self, op: &str) {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.entry(op.to_string()).or_default().in_flight = true;
+    }
+
+    fn record(&self, throttled: bool) {
+        let mut at = Some(self);
+        while let Some(s) = at {
+            s.attempts.fetch_add(1, Ordering::Relaxed);
+            if throttled {
+                s.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            at = s.parent.as_deref();
+        }
+    }
+
+    fn answered(&self, op: &str, failure: Option<String>, refused: bool) {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.insert(
+            op.to_string(),
+            Answer {
+                in_flight: false,
+                failure,
+                refused,
+            },
+        );
+    }
+}
+
+/// Both AWS services answer throttling with HTTP 429 (Image Builder's
+/// `CallRateLimitExceededException`, RAM's `ThrottlingException`).
+fn is_throttling_status(status: u16) -> bool {
+    status == 429
+}
+
+/// Counts every attempt and every throttled answer, including the ones the SDK retries itself,
+/// so the sweep's concurrency control and the metrics see what AWS saw.
+#[derive(Debug)]
+struct CountAttempts;
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "recipe-share::CountAttempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(stats), Some(m)) = (CallStats::current(), cfg.load::<Metadata>()) {
+            stats.sending(m.name());
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(stats) = CallStats::current() {
+            let status = context.response().map(|r| r.status().as_u16());
+            stats.record(status.is_some_and(is_throttling_status));
+            let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+            let failure = match (status, context.response()) {
+                (Some(s), Some(r)) if s >= 400 => {
+                    let code = r
+                        .headers()
+                        .get("x-amzn-errortype")
+                        .map(|c| c.split(':').next().unwrap_or(c).to_string());
+                    Some(format!("HTTP {s}{}", code.map(|c| format!(" {c}")).unwrap_or_default()))
+                }
+                (Some(_), _) => None,
+                (None, _) => Some("no answer (connection or timeout)".into()),
+            };
+            stats.answered(&op, failure, status.is_some_and(|s| (400..500).contains(&s)));
+        }
+        Ok(())
+    }
+}
+
+/// Image Builder's `CallRateLimitExceededException` (HTTP 429) is throttling, which the SDK's
+/// default classifiers do not know: without this, the SDK does not retry it.
+#[derive(Debug)]
+struct ThrottlingByStatus;
+
+impl ClassifyRetry for ThrottlingByStatus {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.response() {
+            Some(r) if is_throttling_status(r.status().as_u16()) => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "recipe-share::ThrottlingByStatus"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
 }
 
 fn failure<E, R>(op: &'static str, err: SdkError<E, R>) -> AwsFailure
@@ -51,19 +233,22 @@ where
     AwsFailure { op, code, message }
 }
 
-/// Collects every page of a listing; an empty page with a token is not the end (RAM documents this).
-async fn paginate<T, F>(op: &'static str, mut page: impl FnMut(Option<String>) -> F) -> Result<Vec<T>, AwsFailure>
+/// Collects every page of a listing (an empty page with a token is not the end: RAM documents
+/// this, and the SDK's paginator follows it), at most [`MAX_PAGES`].
+async fn all_pages<O, E, R, T>(
+    op: &'static str,
+    mut pages: PaginationStream<Result<O, SdkError<E, R>>>,
+    mut take: impl FnMut(O, &mut Vec<T>),
+) -> Result<Vec<T>, AwsFailure>
 where
-    F: Future<Output = Result<(Vec<T>, Option<String>), AwsFailure>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
 {
-    let mut all = Vec::new();
-    let mut token = None;
+    let mut out = Vec::new();
     for _ in 0..MAX_PAGES {
-        let (items, next) = page(token).await?;
-        all.extend(items);
-        match next.filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t),
-            None => return Ok(all),
+        match pages.next().await {
+            None => return Ok(out),
+            Some(page) => take(page.map_err(|e| failure(op, e))?, &mut out),
         }
     }
     Err(AwsFailure {
@@ -73,31 +258,50 @@ where
     })
 }
 
+/// A described share: its ARN and state.
+pub type Described = (String, ShareState);
+
 impl Aws {
-    /// Clients for one SDK configuration (the Lambda's, or one pointed at the local stand-in), with
-    /// retries and timeouts fitted to an invocation deadline: the SDK's default first backoff (1 s)
-    /// and unbounded wait for an answer would spend the time the flow needs to answer in.
+    /// Clients for one SDK configuration (the Lambda's, or one pointed at the local stand-in):
+    /// the SDK retries throttling (429 included), 5xx and transport errors with jittered
+    /// exponential backoff, and a hung attempt is abandoned after 10 s. The invocation deadline
+    /// bounds it all (every call is cut off there), so no retry loop of our own sits on top.
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         let retry = RetryConfig::standard()
-            .with_max_attempts(3)
+            .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100))
-            .with_max_backoff(Duration::from_secs(2));
-        // A hung call is abandoned and retried after 10 s rather than waiting for the deadline.
+            .with_max_backoff(Duration::from_secs(3));
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(10))
             .build();
+        // Throttled retries cost no retry quota: backoff paces them and the deadline ends them;
+        // the quota still stops a storm of retried server errors.
+        let partition = |name: &'static str| {
+            RetryPartition::custom(name)
+                .token_bucket(TokenBucket::builder().throttling_retry_cost(0).build())
+                .build()
+        };
         let ib = aws_sdk_imagebuilder::config::Builder::from(sdk)
             .retry_config(retry.clone())
             .timeout_config(timeouts.clone())
+            .retry_partition(partition("recipe-share-imagebuilder"))
+            .retry_classifier(ThrottlingByStatus)
+            .interceptor(CountAttempts)
             .build();
         let ram = aws_sdk_ram::config::Builder::from(sdk)
             .retry_config(retry.clone())
             .timeout_config(timeouts.clone())
+            .retry_partition(partition("recipe-share-ram"))
+            .retry_classifier(ThrottlingByStatus)
+            .interceptor(CountAttempts)
             .build();
+        // The sweep's own hand-off is not retried blindly: a lost acknowledgement of an Event
+        // invocation would start a second chain (the hand-off carries an id the next link checks).
         let lambda = aws_sdk_lambda::config::Builder::from(sdk)
-            .retry_config(retry)
+            .retry_config(RetryConfig::disabled())
             .timeout_config(timeouts)
+            .interceptor(CountAttempts)
             .build();
         Aws {
             imagebuilder: aws_sdk_imagebuilder::Client::from_conf(ib),
@@ -106,30 +310,172 @@ impl Aws {
         }
     }
 
-    /// The recipe's current policy; `None` when Image Builder reports none (`ResourceNotFoundException`
-    /// is also what a missing recipe gives; the write that follows tells the two apart).
-    pub async fn get_recipe_policy(&self, recipe: &str) -> Result<Option<String>, AwsFailure> {
-        match self
-            .imagebuilder
-            .get_image_recipe_policy()
-            .image_recipe_arn(recipe)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.policy().map(str::to_string)),
-            Err(e) => {
-                let f = failure("GetImageRecipePolicy", e);
-                if f.is("ResourceNotFoundException") {
-                    Ok(None)
-                } else {
-                    Err(f)
-                }
+    // ---- Image Builder ----
+
+    /// What a recipe is: its tags and what it builds from (`GetImageRecipe` / `GetContainerRecipe`).
+    pub async fn facts(&self, resource: &ResourceArn) -> Result<Facts, AwsFailure> {
+        let tags = |t: Option<&std::collections::HashMap<String, String>>| -> BTreeMap<String, String> {
+            t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        };
+        match resource.kind() {
+            Kind::ImageRecipe => {
+                let out = self
+                    .imagebuilder
+                    .get_image_recipe()
+                    .image_recipe_arn(resource.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| failure("GetImageRecipe", e))?;
+                let r = out.image_recipe();
+                Ok(Facts {
+                    tags: tags(r.and_then(|r| r.tags())),
+                    components: r
+                        .map(|r| r.components().iter().map(|c| c.component_arn().to_string()).collect())
+                        .unwrap_or_default(),
+                    parent_image: r.and_then(|r| r.parent_image()).map(str::to_string),
+                })
+            }
+            Kind::ContainerRecipe => {
+                let out = self
+                    .imagebuilder
+                    .get_container_recipe()
+                    .container_recipe_arn(resource.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| failure("GetContainerRecipe", e))?;
+                let r = out.container_recipe();
+                Ok(Facts {
+                    tags: tags(r.and_then(|r| r.tags())),
+                    components: r
+                        .map(|r| r.components().iter().map(|c| c.component_arn().to_string()).collect())
+                        .unwrap_or_default(),
+                    parent_image: r.and_then(|r| r.parent_image()).map(str::to_string),
+                })
+            }
+            Kind::Component | Kind::Image => {
+                let out = self
+                    .imagebuilder
+                    .list_tags_for_resource()
+                    .resource_arn(resource.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| failure("ListTagsForResource", e))?;
+                Ok(Facts {
+                    tags: tags(out.tags()),
+                    ..Facts::default()
+                })
             }
         }
     }
 
-    /// One page of the image recipes this account owns (`ListImageRecipes`, owner `Self`).
-    pub async fn list_recipes_page(&self, token: Option<String>) -> Result<(Vec<String>, Option<String>), AwsFailure> {
+    /// The resource's policy; `None` when Image Builder reports none (`ResourceNotFoundException`,
+    /// or an empty document: AWS documents neither).
+    pub async fn get_policy(&self, resource: &ResourceArn) -> Result<Option<String>, AwsFailure> {
+        let arn = resource.as_str();
+        let (op, _) = resource.kind().policy_ops();
+        let result = match resource.kind() {
+            Kind::ImageRecipe => self
+                .imagebuilder
+                .get_image_recipe_policy()
+                .image_recipe_arn(arn)
+                .send()
+                .await
+                .map(|o| o.policy().map(str::to_string))
+                .map_err(|e| failure(op, e)),
+            Kind::ContainerRecipe => self
+                .imagebuilder
+                .get_container_recipe_policy()
+                .container_recipe_arn(arn)
+                .send()
+                .await
+                .map(|o| o.policy().map(str::to_string))
+                .map_err(|e| failure(op, e)),
+            Kind::Component => self
+                .imagebuilder
+                .get_component_policy()
+                .component_arn(arn)
+                .send()
+                .await
+                .map(|o| o.policy().map(str::to_string))
+                .map_err(|e| failure(op, e)),
+            Kind::Image => self
+                .imagebuilder
+                .get_image_policy()
+                .image_arn(arn)
+                .send()
+                .await
+                .map(|o| o.policy().map(str::to_string))
+                .map_err(|e| failure(op, e)),
+        };
+        match result {
+            Ok(p) => Ok(p.filter(|p| !p.trim().is_empty())),
+            Err(f) if f.is("ResourceNotFoundException") => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// `Put*Policy` with `policy`.
+    pub async fn put_policy(&self, resource: &ResourceArn, policy: &str) -> Result<(), AwsFailure> {
+        let arn = resource.as_str();
+        let (_, op) = resource.kind().policy_ops();
+        match resource.kind() {
+            Kind::ImageRecipe => self
+                .imagebuilder
+                .put_image_recipe_policy()
+                .image_recipe_arn(arn)
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| failure(op, e)),
+            Kind::ContainerRecipe => self
+                .imagebuilder
+                .put_container_recipe_policy()
+                .container_recipe_arn(arn)
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| failure(op, e)),
+            Kind::Component => self
+                .imagebuilder
+                .put_component_policy()
+                .component_arn(arn)
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| failure(op, e)),
+            Kind::Image => self
+                .imagebuilder
+                .put_image_policy()
+                .image_arn(arn)
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| failure(op, e)),
+        }
+    }
+
+    /// Tags an Image Builder resource (`TagResource`).
+    pub async fn tag_resource(&self, resource: &ResourceArn, key: &str, value: &str) -> Result<(), AwsFailure> {
+        self.imagebuilder
+            .tag_resource()
+            .resource_arn(resource.as_str())
+            .tags(key, value)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failure("TagResource", e))
+    }
+
+    /// One page of the image recipes this account owns (`ListImageRecipes`, owner `Self`), with tags.
+    pub async fn list_recipes_page(
+        &self,
+        token: Option<String>,
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, Option<String>), AwsFailure> {
         let out = self
             .imagebuilder
             .list_image_recipes()
@@ -139,151 +485,224 @@ impl Aws {
             .send()
             .await
             .map_err(|e| failure("ListImageRecipes", e))?;
-        let arns = out
+        let rows = out
             .image_recipe_summary_list()
             .iter()
-            .filter_map(|r| r.arn().map(str::to_string))
+            .filter_map(|r| {
+                let tags = r
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                r.arn().map(|a| (a.to_string(), tags))
+            })
             .collect();
-        Ok((arns, out.next_token().map(str::to_string)))
+        Ok((rows, out.next_token().map(str::to_string)))
     }
 
-    /// Invokes `function` asynchronously with `payload` (a sweep handing on its continuation).
-    pub async fn invoke_async(&self, function: &str, payload: Vec<u8>) -> Result<(), AwsFailure> {
-        self.lambda
-            .invoke()
-            .function_name(function)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| failure("Invoke", e))?;
-        Ok(())
-    }
-
-    /// `PutImageRecipePolicy`.
-    pub async fn put_recipe_policy(&self, recipe: &str, policy: &str) -> Result<(), AwsFailure> {
-        self.imagebuilder
-            .put_image_recipe_policy()
-            .image_recipe_arn(recipe)
-            .policy(policy)
-            .send()
-            .await
-            .map_err(|e| failure("PutImageRecipePolicy", e))?;
-        Ok(())
-    }
-
-    /// ARNs of the shares this account owns that hold `recipe` (`ListResources`, resourceOwner SELF).
-    pub async fn shares_holding(&self, recipe: &str) -> Result<BTreeSet<String>, AwsFailure> {
-        let rows = paginate("ListResources", move |token| async move {
-            let out = self
-                .ram
-                .list_resources()
-                .resource_owner(ResourceOwner::SelfValue)
-                .resource_arns(recipe)
-                .resource_type(RECIPE_RESOURCE_TYPE)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("ListResources", e))?;
-            let shares = out
-                .resources()
-                .iter()
-                .filter_map(|r| r.resource_share_arn().map(str::to_string))
-                .collect();
-            Ok((shares, out.next_token().map(str::to_string)))
-        })
-        .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    /// ARNs of every resource in `share`.
-    pub async fn resources_in(&self, share: &str) -> Result<BTreeSet<String>, AwsFailure> {
-        let rows = paginate("ListResources", move |token| async move {
-            let out = self
-                .ram
-                .list_resources()
-                .resource_owner(ResourceOwner::SelfValue)
-                .resource_share_arns(share)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("ListResources", e))?;
-            let arns = out
-                .resources()
-                .iter()
-                .filter_map(|r| r.arn().map(str::to_string))
-                .collect();
-            Ok((arns, out.next_token().map(str::to_string)))
-        })
-        .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    /// Status and featureSet of the given shares (`GetResourceShares`, the only call that has them).
-    pub async fn describe_shares(&self, arns: &BTreeSet<String>) -> Result<Vec<ShareInfo>, AwsFailure> {
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        paginate("GetResourceShares", move |token| async move {
-            let out = self
-                .ram
-                .get_resource_shares()
-                .resource_owner(ResourceOwner::SelfValue)
-                .set_resource_share_arns(Some(arns.iter().cloned().collect()))
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("GetResourceShares", e))?;
-            // Only the shares asked about, even if a service answered with more.
-            let shares = out
-                .resource_shares()
-                .iter()
-                .filter(|s| s.resource_share_arn().is_some_and(|a| arns.contains(a)))
-                .filter_map(|s| {
-                    Some(ShareInfo {
-                        arn: s.resource_share_arn()?.to_string(),
-                        status: s.status().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                        feature_set: s.feature_set().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            Ok((shares, out.next_token().map(str::to_string)))
+    /// The ARNs of this account's image recipes called `name` (`ListImageRecipes` with a name filter).
+    pub async fn recipes_named(&self, name: &str) -> Result<Vec<String>, AwsFailure> {
+        let filter = aws_sdk_imagebuilder::types::Filter::builder()
+            .name("name")
+            .values(name)
+            .build();
+        let pages = self
+            .imagebuilder
+            .list_image_recipes()
+            .owner(aws_sdk_imagebuilder::types::Ownership::SelfValue)
+            .filters(filter)
+            .into_paginator()
+            .send();
+        all_pages("ListImageRecipes", pages, |page, out| {
+            out.extend(
+                page.image_recipe_summary_list()
+                    .iter()
+                    .filter_map(|r| r.arn().map(str::to_string)),
+            )
         })
         .await
     }
 
-    /// `PromoteResourceShareCreatedFromPolicy`.
-    pub async fn promote_share(&self, share: &str) -> Result<(), AwsFailure> {
-        self.ram
+    // ---- RAM ----
+
+    /// ARNs of the shares this account owns that hold `resource` (`ListResources`, resourceOwner SELF).
+    pub async fn shares_holding(&self, resource: &ResourceArn) -> Result<BTreeSet<String>, AwsFailure> {
+        let pages = self
+            .ram
+            .list_resources()
+            .resource_owner(ResourceOwner::SelfValue)
+            .resource_arns(resource.as_str())
+            .resource_type(resource.kind().ram_type())
+            .into_paginator()
+            .send();
+        let rows = all_pages("ListResources", pages, |page, out| {
+            out.extend(
+                page.resources()
+                    .iter()
+                    .filter(|r| r.arn() == Some(resource.as_str()))
+                    .filter_map(|r| r.resource_share_arn().map(str::to_string)),
+            )
+        })
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// How many resources `share` holds.
+    pub async fn resources_in(&self, share: &str) -> Result<usize, AwsFailure> {
+        let pages = self
+            .ram
+            .list_resources()
+            .resource_owner(ResourceOwner::SelfValue)
+            .resource_share_arns(share)
+            .into_paginator()
+            .send();
+        let rows = all_pages("ListResources", pages, |page, out| {
+            out.extend(page.resources().iter().filter_map(|r| r.arn().map(str::to_string)))
+        })
+        .await?;
+        Ok(rows.into_iter().collect::<BTreeSet<_>>().len())
+    }
+
+    /// State, featureSet and managed tags of the given shares (`GetResourceShares`, the only call
+    /// that has them). A share missing from the answer is gone.
+    pub async fn describe_shares(&self, arns: &[String]) -> Result<Vec<Described>, AwsFailure> {
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pages = self
+            .ram
+            .get_resource_shares()
+            .resource_owner(ResourceOwner::SelfValue)
+            .set_resource_share_arns(Some(arns.to_vec()))
+            .into_paginator()
+            .send();
+        all_pages("GetResourceShares", pages, |page, out| {
+            for s in page.resource_shares() {
+                // Only the shares asked about, even if a service answered with more.
+                let Some(arn) = s.resource_share_arn().filter(|a| arns.iter().any(|x| x == a)) else {
+                    continue;
+                };
+                let (Some(status), Some(feature_set)) = (s.status(), s.feature_set()) else {
+                    continue;
+                };
+                let tag = |key: &str| {
+                    s.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                        .map(str::to_string)
+                };
+                out.push((
+                    arn.to_string(),
+                    ShareState {
+                        feature_set: feature_set.clone(),
+                        status: status.clone(),
+                        managed: tag(MANAGED_TAG).as_deref() == Some("true"),
+                        made_by: tag(MADE_BY_TAG),
+                    },
+                ));
+            }
+        })
+        .await
+    }
+
+    /// Live principals (associated or associating) of each of `shares`.
+    pub async fn principals(&self, shares: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>, AwsFailure> {
+        let pages = self
+            .ram
+            .get_resource_share_associations()
+            .association_type(ResourceShareAssociationType::Principal)
+            .set_resource_share_arns(Some(shares.to_vec()))
+            .into_paginator()
+            .send();
+        let rows = all_pages("GetResourceShareAssociations", pages, |page, out| {
+            out.extend(
+                page.resource_share_associations()
+                    .iter()
+                    .filter(|a| {
+                        matches!(
+                            a.status(),
+                            Some(
+                                ResourceShareAssociationStatus::Associated
+                                    | ResourceShareAssociationStatus::Associating
+                            )
+                        )
+                    })
+                    .filter_map(|a| Some((a.resource_share_arn()?.to_string(), a.associated_entity()?.to_string()))),
+            )
+        })
+        .await?;
+        let mut by_share: BTreeMap<String, BTreeSet<String>> =
+            shares.iter().map(|s| (s.clone(), BTreeSet::new())).collect();
+        for (share, principal) in rows {
+            if let Some(set) = by_share.get_mut(&share) {
+                set.insert(principal);
+            }
+        }
+        Ok(by_share)
+    }
+
+    /// How many ACTIVE resource shares this account owns in the Region (RAM's quota counts them).
+    pub async fn count_active_shares(&self) -> Result<u64, AwsFailure> {
+        let pages = self
+            .ram
+            .get_resource_shares()
+            .resource_owner(ResourceOwner::SelfValue)
+            .resource_share_status(aws_sdk_ram::types::ResourceShareStatus::Active)
+            .into_paginator()
+            .send();
+        let counts = all_pages("GetResourceShares", pages, |page, out| {
+            out.push(page.resource_shares().len() as u64)
+        })
+        .await?;
+        Ok(counts.iter().sum())
+    }
+
+    /// How many principal associations this account's shares have in the Region.
+    pub async fn count_principal_associations(&self) -> Result<u64, AwsFailure> {
+        let pages = self
+            .ram
+            .get_resource_share_associations()
+            .association_type(ResourceShareAssociationType::Principal)
+            .association_status(ResourceShareAssociationStatus::Associated)
+            .into_paginator()
+            .send();
+        let counts = all_pages("GetResourceShareAssociations", pages, |page, out| {
+            out.push(page.resource_share_associations().len() as u64)
+        })
+        .await?;
+        Ok(counts.iter().sum())
+    }
+
+    /// `PromoteResourceShareCreatedFromPolicy`: RAM's `returnValue`.
+    pub async fn promote_share(&self, share: &str) -> Result<bool, AwsFailure> {
+        let out = self
+            .ram
             .promote_resource_share_created_from_policy()
             .resource_share_arn(share)
             .send()
             .await
             .map_err(|e| failure("PromoteResourceShareCreatedFromPolicy", e))?;
-        Ok(())
+        Ok(out.return_value().unwrap_or(false))
     }
 
     /// The share's CREATED_FROM_POLICY permission, if it has one.
     pub async fn created_from_policy_permission(&self, share: &str) -> Result<Option<String>, AwsFailure> {
-        let perms = paginate("ListResourceSharePermissions", move |token| async move {
-            let out = self
-                .ram
-                .list_resource_share_permissions()
-                .resource_share_arn(share)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("ListResourceSharePermissions", e))?;
-            let found = out
-                .permissions()
-                .iter()
-                .filter(|p| p.feature_set() == Some(&PermissionFeatureSet::CreatedFromPolicy))
-                .filter_map(|p| p.arn().map(str::to_string))
-                .collect();
-            Ok((found, out.next_token().map(str::to_string)))
+        let pages = self
+            .ram
+            .list_resource_share_permissions()
+            .resource_share_arn(share)
+            .into_paginator()
+            .send();
+        let found = all_pages("ListResourceSharePermissions", pages, |page, out| {
+            out.extend(
+                page.permissions()
+                    .iter()
+                    .filter(|p| p.feature_set() == Some(&PermissionFeatureSet::CreatedFromPolicy))
+                    .filter_map(|p| p.arn().map(str::to_string)),
+            )
         })
         .await?;
-        Ok(perms.into_iter().next())
+        Ok(found.into_iter().next())
     }
 
     /// `PromotePermissionCreatedFromPolicy` under `name`, idempotent through `client_token`.
@@ -295,68 +714,47 @@ impl Aws {
             .client_token(client_token)
             .send()
             .await
-            .map_err(|e| failure("PromotePermissionCreatedFromPolicy", e))?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| failure("PromotePermissionCreatedFromPolicy", e))
     }
 
-    /// The ARN of this account's customer-managed recipe permission called `name`, if it exists.
-    pub async fn customer_permission_named(&self, name: &str) -> Result<Option<String>, AwsFailure> {
-        let found = paginate("ListPermissions", move |token| async move {
-            let out = self
-                .ram
-                .list_permissions()
-                .resource_type(RECIPE_RESOURCE_TYPE)
-                .permission_type(PermissionTypeFilter::CustomerManaged)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("ListPermissions", e))?;
-            let hits = out
-                .permissions()
-                .iter()
-                .filter(|p| p.name() == Some(name))
-                .filter_map(|p| p.arn().map(str::to_string));
-            Ok((hits.collect(), out.next_token().map(str::to_string)))
+    /// The ARN of this account's customer-managed permission called `name` for `kind`, if it exists.
+    pub async fn customer_permission_named(&self, kind: Kind, name: &str) -> Result<Option<String>, AwsFailure> {
+        let pages = self
+            .ram
+            .list_permissions()
+            .resource_type(kind.ram_type())
+            .permission_type(PermissionTypeFilter::CustomerManaged)
+            .into_paginator()
+            .send();
+        let found = all_pages("ListPermissions", pages, |page, out| {
+            out.extend(
+                page.permissions()
+                    .iter()
+                    .filter(|p| p.name() == Some(name))
+                    .filter_map(|p| p.arn().map(str::to_string)),
+            )
         })
         .await?;
         Ok(found.into_iter().next())
     }
 
-    /// Principals associated (or associating) with `share`.
-    pub async fn share_principals(&self, share: &str) -> Result<BTreeSet<String>, AwsFailure> {
-        let found = paginate("GetResourceShareAssociations", move |token| async move {
-            let out = self
-                .ram
-                .get_resource_share_associations()
-                .association_type(ResourceShareAssociationType::Principal)
-                .resource_share_arns(share)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failure("GetResourceShareAssociations", e))?;
-            let live = out
-                .resource_share_associations()
-                .iter()
-                .filter(|a| {
-                    matches!(
-                        a.status(),
-                        Some(ResourceShareAssociationStatus::Associated | ResourceShareAssociationStatus::Associating)
-                    )
-                })
-                .filter_map(|a| a.associated_entity().map(str::to_string));
-            Ok((live.collect(), out.next_token().map(str::to_string)))
-        })
-        .await?;
-        Ok(found.into_iter().collect())
+    /// Tags `share` as made by the standard (`TagResource`).
+    pub async fn tag_share(&self, share: &str, made_by: &str) -> Result<(), AwsFailure> {
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        self.ram
+            .tag_resource()
+            .resource_share_arn(share)
+            .tags(tag(MANAGED_TAG, "true"))
+            .tags(tag(MADE_BY_TAG, made_by))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failure("TagResource", e))
     }
 
     /// `AssociateResourceShare` for principals.
-    pub async fn associate_principals(
-        &self,
-        share: &str,
-        principals: &[String],
-        token: &str,
-    ) -> Result<(), AwsFailure> {
+    pub async fn associate(&self, share: &str, principals: &[String], token: &str) -> Result<(), AwsFailure> {
         self.ram
             .associate_resource_share()
             .resource_share_arn(share)
@@ -364,8 +762,29 @@ impl Aws {
             .client_token(token)
             .send()
             .await
-            .map_err(|e| failure("AssociateResourceShare", e))?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| failure("AssociateResourceShare", e))
+    }
+
+    /// `DisassociateResourceShare` of principals and/or resources.
+    pub async fn disassociate(
+        &self,
+        share: &str,
+        principals: &[String],
+        resources: &[String],
+        token: &str,
+    ) -> Result<(), AwsFailure> {
+        let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+        self.ram
+            .disassociate_resource_share()
+            .resource_share_arn(share)
+            .set_principals(some(principals))
+            .set_resource_arns(some(resources))
+            .client_token(token)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failure("DisassociateResourceShare", e))
     }
 
     /// `DeleteResourceShare`.
@@ -376,7 +795,55 @@ impl Aws {
             .client_token(token)
             .send()
             .await
-            .map_err(|e| failure("DeleteResourceShare", e))?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| failure("DeleteResourceShare", e))
+    }
+
+    // ---- Lambda ----
+
+    /// Invokes `function` asynchronously with `payload` (a sweep handing on its continuation).
+    pub async fn invoke_async(&self, function: &str, payload: Vec<u8>) -> Result<(), AwsFailure> {
+        self.lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failure("Invoke", e))
+    }
+}
+
+/// A deterministic client token (UUID v5 of the request's parts), so a re-invocation repeats the
+/// same request (RAM treats same token + same parameters as a safe retry).
+pub fn client_token(parts: &[&str]) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1c_7a4e_2b9f_4c61_8e3a_0f6b_d2c4_9e17);
+    uuid::Uuid::new_v5(&NAMESPACE, parts.join("\u{0}").as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_tokens_are_deterministic_uuids() {
+        let t = client_token(&["promote-permission", "Name", "arn:1"]);
+        assert_eq!(t, client_token(&["promote-permission", "Name", "arn:1"]));
+        assert_ne!(t, client_token(&["promote-permission", "Name", "arn:2"]));
+        assert_ne!(client_token(&["ab", "c"]), client_token(&["a", "bc"]));
+        let parsed = uuid::Uuid::parse_str(&t).unwrap();
+        assert_eq!(parsed.get_version_num(), 5);
+    }
+
+    #[test]
+    fn stats_add_up_to_their_parent() {
+        let parent = Arc::new(CallStats::default());
+        let child = CallStats::child_of(parent.clone());
+        child.record(true);
+        child.record(false);
+        parent.record(false);
+        assert_eq!((child.attempts(), child.throttled()), (2, 1));
+        assert_eq!((parent.attempts(), parent.throttled()), (3, 1));
     }
 }

@@ -2,10 +2,10 @@
 //! for and which PhysicalResourceId each outcome answers with (pure), building the ≤4096-byte
 //! response (pure), and delivering it with a PUT that is retried inside the deadline (shell).
 
-use crate::arn::{ImageRecipeArn, Location};
+use crate::arn::{Location, ResourceArn};
+use crate::deadline::{Deadline, backoff, pause};
 use crate::error::Error;
 use crate::response_url::ResponseUrl;
-use crate::retry::{Deadline, backoff, pause};
 use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Serialize;
 use serde_json::Value;
@@ -54,10 +54,19 @@ pub fn echo(event: &Value) -> Echo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
     /// Create/Update: share this recipe.
-    Share(ImageRecipeArn),
+    Share(ResourceArn),
     /// Delete of a recipe this function shared: unshare it. `best_effort` (a rollback after a
-    /// failed Create) answers SUCCESS even when something could not be undone.
-    Unshare { recipe: ImageRecipeArn, best_effort: bool },
+    /// failed Create) answers SUCCESS even when something could not be undone; `made` are the
+    /// shares that failed Create made (named in its ID: it may have been cut off before tagging them).
+    Unshare {
+        recipe: ResourceArn,
+        best_effort: bool,
+        made: Vec<String>,
+    },
+    /// CloudFormation's rollback of a failed Update to another recipe: `restore` (the recipe the
+    /// resource keeps) is shared, and `undo` (the recipe of the failed Update) is left as that
+    /// Update found it: the shares it made are removed, best effort.
+    Rollback { restore: ResourceArn, undo: ResourceArn },
     /// Nothing to do (with why): SUCCESS without calling AWS.
     Nothing(&'static str),
 }
@@ -107,13 +116,13 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
             return p;
         }
     };
-    let share_target = |props: &Value| -> Result<ImageRecipeArn, String> {
+    let share_target = |props: &Value| -> Result<ResourceArn, String> {
         let raw = match props.get("ImageRecipeArn") {
             Some(Value::String(s)) => s.trim(),
             Some(_) => return Err("property ImageRecipeArn must be a string (an image recipe ARN)".into()),
             None => return Err("property ImageRecipeArn is required".into()),
         };
-        let arn = ImageRecipeArn::parse(raw).map_err(|e| format!("property ImageRecipeArn: {e}"))?;
+        let arn = ResourceArn::image_recipe(raw).map_err(|e| format!("property ImageRecipeArn: {e}"))?;
         match own {
             Some(own) => arn.ensure_owned_by(own).map_err(|e| e.to_string())?,
             None => return Err("the function's own account is unknown (no invoked function ARN)".into()),
@@ -133,26 +142,51 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
         CloudFormationCustomResourceRequest::Update(u) => {
             p.kind = "Update";
             p.recipe = recipe_text(&u.resource_properties);
-            (p.id_on_failure, p.id_on_failure_changed) = (u.physical_resource_id.clone(), u.physical_resource_id);
+            let physical = u.physical_resource_id.clone();
+            (p.id_on_failure, p.id_on_failure_changed) = (physical.clone(), physical.clone());
+            // A rollback Update carries the failed Update's properties as the old ones, while the
+            // resource kept its old ID: the two name different recipes.
+            let failed_update = u
+                .old_resource_properties
+                .get("ImageRecipeArn")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|old| *old != physical)
+                .and_then(|old| ResourceArn::image_recipe(old).ok())
+                .filter(|old| own.is_some_and(|own| old.ensure_owned_by(own).is_ok()));
             p.work = share_target(&u.resource_properties).map(|arn| {
                 p.id_on_success = arn.to_string();
-                Work::Share(arn)
+                match failed_update {
+                    Some(undo) if arn.as_str() == physical && undo != arn => Work::Rollback { restore: arn, undo },
+                    _ => Work::Share(arn),
+                }
             });
         }
         CloudFormationCustomResourceRequest::Delete(d) => {
             p.kind = "Delete";
             let id = d.physical_resource_id;
             (p.id_on_success, p.id_on_failure, p.id_on_failure_changed) = (id.clone(), id.clone(), id.clone());
-            let (raw, best_effort) = match id.strip_prefix(ROLLBACK) {
-                Some(rest) => (rest, true),
-                None => (id.as_str(), false),
+            let (raw, best_effort, made) = match id.strip_prefix(ROLLBACK) {
+                Some(rest) => {
+                    let mut parts = rest.split('|');
+                    let recipe = parts.next().unwrap_or_default();
+                    let made = parts
+                        .filter(|s| own.is_some_and(|own| is_own_share(s, own)))
+                        .map(str::to_string);
+                    (recipe, true, made.collect())
+                }
+                None => (id.as_str(), false, Vec::new()),
             };
-            p.work = Ok(match ImageRecipeArn::parse(raw) {
+            p.work = Ok(match ResourceArn::image_recipe(raw) {
                 Err(_) => Work::Nothing("the PhysicalResourceId names nothing this function shared"),
                 Ok(recipe) => {
                     p.recipe = Some(recipe.as_str().chars().take(300).collect());
                     match own {
-                        Some(own) if recipe.ensure_owned_by(own).is_ok() => Work::Unshare { recipe, best_effort },
+                        Some(own) if recipe.ensure_owned_by(own).is_ok() => Work::Unshare {
+                            recipe,
+                            best_effort,
+                            made,
+                        },
                         _ => Work::Nothing("the recipe belongs to another account or Region"),
                     }
                 }
@@ -162,6 +196,31 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
     }
     p
 }
+
+/// A RAM resource-share ARN of the function's own partition, Region and account.
+fn is_own_share(arn: &str, own: &Location) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts[..], ["arn", p, "ram", r, a, share]
+        if p == own.partition && r == own.region && a == own.account
+            && share.strip_prefix("resource-share/").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
+}
+
+/// The ID of a failed Create that changed the recipe: its rollback Delete undoes the change,
+/// including the shares it made (named, since they may not carry the managed tag yet), as many as
+/// fit CloudFormation's 1 KB limit.
+pub fn rollback_id(recipe: &str, made: &[String]) -> String {
+    let mut id = format!("{ROLLBACK}{recipe}");
+    for share in made {
+        if id.len() + 1 + share.len() <= MAX_PHYSICAL_ID {
+            id.push('|');
+            id.push_str(share);
+        }
+    }
+    id
+}
+
+/// CloudFormation's limit on a PhysicalResourceId.
+pub const MAX_PHYSICAL_ID: usize = 1024;
 
 fn recipe_text(props: &Value) -> Option<String> {
     props
@@ -296,6 +355,7 @@ mod tests {
     const R1: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0";
     const R2: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/2.0.0";
     const FOREIGN: &str = "arn:aws:imagebuilder:us-east-1:999999999999:image-recipe/web/1.0.0";
+    const SHARE: &str = "arn:aws:ram:us-east-1:123456789012:resource-share/9c7c6559-c479-4e15";
 
     fn own() -> Location {
         Location {
@@ -328,11 +388,19 @@ mod tests {
     fn plan_table() {
         let nothing = format!("{NOTHING_SHARED}req-1");
         let rollback = format!("{ROLLBACK}{R1}");
+        // The shares a failed Create made ride along in its ID; a foreign one is ignored.
+        let with_shares = rollback_id(
+            R1,
+            &[
+                SHARE.to_string(),
+                "arn:aws:ram:us-east-1:999999999999:resource-share/x".into(),
+            ],
+        );
         // (request, work ok?, success id, failure id, failure-after-change id, work)
         let cases: Vec<(Value, Option<Work>, &str, &str, &str)> = vec![
             (
                 req("Create", props(json!(R1)), None),
-                Some(Work::Share(ImageRecipeArn::parse(R1).unwrap())),
+                Some(Work::Share(ResourceArn::image_recipe(R1).unwrap())),
                 R1,
                 &nothing,
                 &rollback,
@@ -361,14 +429,14 @@ mod tests {
             ),
             (
                 req("Update", props(json!(R1)), Some(R1)),
-                Some(Work::Share(ImageRecipeArn::parse(R1).unwrap())),
+                Some(Work::Share(ResourceArn::image_recipe(R1).unwrap())),
                 R1,
                 R1,
                 R1,
             ),
             (
                 req("Update", props(json!(R2)), Some(R1)),
-                Some(Work::Share(ImageRecipeArn::parse(R2).unwrap())),
+                Some(Work::Share(ResourceArn::image_recipe(R2).unwrap())),
                 R2,
                 R1,
                 R1,
@@ -377,8 +445,9 @@ mod tests {
             (
                 req("Delete", props(json!(R1)), Some(R1)),
                 Some(Work::Unshare {
-                    recipe: ImageRecipeArn::parse(R1).unwrap(),
+                    recipe: ResourceArn::image_recipe(R1).unwrap(),
                     best_effort: false,
+                    made: vec![],
                 }),
                 R1,
                 R1,
@@ -387,8 +456,9 @@ mod tests {
             (
                 req("Delete", props(json!(R1)), Some(&rollback)),
                 Some(Work::Unshare {
-                    recipe: ImageRecipeArn::parse(R1).unwrap(),
+                    recipe: ResourceArn::image_recipe(R1).unwrap(),
                     best_effort: true,
+                    made: vec![],
                 }),
                 &rollback,
                 &rollback,
@@ -417,6 +487,38 @@ mod tests {
             ),
             (req("Delete", json!({}), None), None, &nothing, &nothing, &nothing),
             (req("Bogus", props(json!(R1)), Some(R1)), None, &nothing, R1, R1),
+            (
+                req("Update", props(json!(R1)), Some(R1)),
+                Some(Work::Share(ResourceArn::image_recipe(R1).unwrap())),
+                R1,
+                R1,
+                R1,
+            ),
+            (
+                {
+                    let mut rollback = req("Update", props(json!(R1)), Some(R1));
+                    rollback["OldResourceProperties"]["ImageRecipeArn"] = json!(R2);
+                    rollback
+                },
+                Some(Work::Rollback {
+                    restore: ResourceArn::image_recipe(R1).unwrap(),
+                    undo: ResourceArn::image_recipe(R2).unwrap(),
+                }),
+                R1,
+                R1,
+                R1,
+            ),
+            (
+                req("Delete", props(json!(R1)), Some(&with_shares)),
+                Some(Work::Unshare {
+                    recipe: ResourceArn::image_recipe(R1).unwrap(),
+                    best_effort: true,
+                    made: vec![SHARE.to_string()],
+                }),
+                &with_shares,
+                &with_shares,
+                &with_shares,
+            ),
         ];
         for (event, work, ok_id, fail_id, changed_id) in cases {
             let p = plan(&event, Some(&own()));
@@ -435,6 +537,15 @@ mod tests {
         }
         // Without the function's own ARN nothing is shared.
         assert!(plan(&req("Create", props(json!(R1)), None), None).work.is_err());
+    }
+
+    #[test]
+    fn rollback_ids_fit_and_never_cut_an_arn() {
+        let share = "arn:aws:ram:us-east-1:123456789012:resource-share/".to_string() + &"a".repeat(36);
+        let id = rollback_id(R1, &vec![share.clone(); 20]);
+        assert!(id.len() <= MAX_PHYSICAL_ID);
+        assert!(id.split('|').skip(1).all(|s| s == share), "{id}");
+        assert!(id.starts_with(&format!("{ROLLBACK}{R1}|")));
     }
 
     #[test]

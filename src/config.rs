@@ -17,6 +17,13 @@ pub struct Principals {
     pub organizations: BTreeSet<String>,
 }
 
+impl Principals {
+    /// Every principal of the standard: what a STANDARD share must have associated.
+    pub fn all(&self) -> BTreeSet<String> {
+        self.accounts.union(&self.organizations).cloned().collect()
+    }
+}
+
 /// Settings the sharing flow needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareConfig {

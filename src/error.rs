@@ -1,8 +1,9 @@
 //! Everything that can go wrong, named by what failed; one enum for the whole crate.
 
+use crate::kind::Kind;
 use std::fmt;
 
-/// A failed AWS call, reduced to what a person (and the retry logic) needs.
+/// A failed AWS call, reduced to what a person (and the decision table) needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsFailure {
     /// The API operation, e.g. `PutImageRecipePolicy`.
@@ -19,27 +20,38 @@ impl AwsFailure {
         self.code.as_deref() == Some(code)
     }
 
-    /// A modeled client error (4xx): the service refused, so the call changed nothing. Server
-    /// errors and transport failures may have taken effect before the answer was lost.
-    pub fn is_definite_refusal(&self) -> bool {
-        match self.code.as_deref() {
-            None => false,
-            Some(code) => !matches!(
-                code,
-                "ServiceException" | "ServiceUnavailableException" | "ServerInternalException" | "InternalFailure"
-            ),
-        }
+    /// The service answered with a client error (throttling included), so the call changed
+    /// nothing. Server errors and transport failures may have taken effect before the answer was lost.
+    pub fn changed_nothing(&self) -> bool {
+        self.code.as_deref().is_some_and(|code| !SERVER_CODES.contains(&code))
     }
 
-    /// Throttling that the SDK's standard retry policy leaves to us (Image Builder's 429 is not in
-    /// the SDK's throttling list; RAM's is, but a few more tries inside the deadline cost nothing).
+    /// A modeled refusal (4xx, not throttling): asking again will get the same answer.
+    pub fn is_definite_refusal(&self) -> bool {
+        self.changed_nothing() && !self.is_throttling()
+    }
+
+    /// The service said to slow down (whatever it calls it).
     pub fn is_throttling(&self) -> bool {
-        matches!(
-            self.code.as_deref(),
-            Some("CallRateLimitExceededException" | "ThrottlingException" | "TooManyRequestsException")
-        )
+        self.code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
     }
 }
+
+/// Throttling as Image Builder (`CallRateLimitExceededException`, which the SDK's defaults do not
+/// know) and RAM name it, plus the SDK's own generic names.
+pub const THROTTLING_CODES: [&str; 5] = [
+    "CallRateLimitExceededException",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "Throttling",
+    "RequestLimitExceeded",
+];
+const SERVER_CODES: [&str; 4] = [
+    "ServiceException",
+    "ServiceUnavailableException",
+    "ServerInternalException",
+    "InternalFailure",
+];
 
 impl fmt::Display for AwsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,32 +71,59 @@ pub enum Error {
     /// The request does not carry what the contract requires.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// A value that should be an image-recipe ARN is not one.
-    #[error("not an image recipe ARN ({reason}): {value:?}")]
-    InvalidRecipeArn { value: String, reason: &'static str },
-    /// The recipe lives in another account or Region than this function: refused (confused deputy).
+    /// A value that should be an Image Builder ARN of `kind` is not one.
+    #[error("not an {kind} ARN ({reason}): {value:?}")]
+    InvalidArn {
+        kind: Kind,
+        value: String,
+        reason: &'static str,
+    },
+    /// The resource lives in another account or Region than this function: refused (confused deputy).
     #[error(
         "refusing to share {arn}: it belongs to account {account} in {region}, this function serves account {own_account} in {own_region}"
     )]
-    ForeignRecipe {
+    ForeignResource {
         arn: String,
         account: String,
         region: String,
         own_account: String,
         own_region: String,
     },
-    /// The recipe does not exist (or is not visible to this function).
-    #[error("image recipe {0} was not found")]
-    RecipeNotFound(String),
-    /// An AWS call failed in a way retrying inside this invocation cannot fix.
+    /// The resource does not exist (or is not visible to this function).
+    #[error("{kind} {arn} was not found")]
+    NotFound { kind: Kind, arn: String },
+    /// The resource is out of scope: tagged `recipe-share:exclude`.
+    #[error("{arn} is tagged {tag}={value:?}, so the organization standard does not share it")]
+    Excluded {
+        arn: String,
+        tag: &'static str,
+        value: String,
+    },
+    /// An AWS call failed in a way nothing in this invocation can fix.
     #[error("{0}")]
     Aws(AwsFailure),
-    /// RAM never showed a share for the recipe after the policy was written.
+    /// RAM refused to unshare (typically because consumers still depend on the resource).
+    #[error(
+        "RAM refused to unshare {arn} from {share}: {failure}. Consumers may still depend on it; unshare by hand or keep it (DeletionPolicy: Retain)"
+    )]
+    UnshareRefused {
+        arn: String,
+        share: String,
+        failure: AwsFailure,
+    },
+    /// RAM never showed a share for the resource after its policy was written.
     #[error("no RAM resource share holding {0} appeared after its policy was written")]
     ShareNotFound(String),
+    /// A share recipe-share did not make holds the resource with other principals than the
+    /// standard; recipe-share never modifies such a share.
+    #[error("{arn} is held by RAM share {share}, which recipe-share did not make and never modifies: {detail}")]
+    ForeignShare { arn: String, share: String, detail: String },
     /// The org permission cannot be created or does not match the standard policy.
     #[error("RAM managed permission {name:?}: {problem}")]
     Permission { name: String, problem: String },
+    /// RAM reached a state the standard cannot work from.
+    #[error("RAM share {share}: {problem}")]
+    ShareState { share: String, problem: String },
     /// The invocation deadline arrived before the step finished.
     #[error("ran out of time {0} (the Lambda deadline is near)")]
     Deadline(String),
@@ -100,6 +139,9 @@ pub enum Error {
     /// The event is of no kind this function handles.
     #[error("unsupported event: {0}")]
     UnsupportedEvent(String),
+    /// A reconcile sweep cannot go on.
+    #[error("sweep: {0}")]
+    Sweep(String),
 }
 
 impl Error {
@@ -107,9 +149,12 @@ impl Error {
     /// the dead-letter queue readers) whether running the same event again can help.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::Aws(_) | Error::ShareNotFound(_) | Error::Deadline(_) | Error::ResponseNotDelivered(_) => {
-                "Retryable"
-            }
+            Error::Aws(f) if f.is_definite_refusal() => "NonRetryable",
+            Error::Aws(_)
+            | Error::ShareNotFound(_)
+            | Error::Deadline(_)
+            | Error::ResponseNotDelivered(_)
+            | Error::UnshareRefused { .. } => "Retryable",
             _ => "NonRetryable",
         }
     }

@@ -1,8 +1,10 @@
-//! CloudTrail `CreateImageRecipe` events delivered by EventBridge: read leniently (only the fields
-//! needed; CloudTrail records vary) and decided purely: share this recipe, or skip with a reason.
+//! CloudTrail events delivered by EventBridge: read leniently (only the fields needed; CloudTrail
+//! records vary) and decided purely: share the recipe a `CreateImageRecipe` made, release one whose
+//! `DeleteImageRecipe` was refused because it is shared, or skip with a reason.
 
-use crate::arn::{ImageRecipeArn, Location};
+use crate::arn::{Location, ResourceArn};
 use crate::error::Error;
+use crate::scope::Facts;
 use serde_json::Value;
 
 /// True when the event has EventBridge's envelope (`detail-type` and `source`).
@@ -13,17 +15,70 @@ pub fn is_event(event: &Value) -> bool {
 /// What to do with one EventBridge event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// A recipe was created in this account and Region: share it.
-    Share(ImageRecipeArn),
-    /// Not for us, or nothing to share; logged and answered successfully.
+    /// A recipe was created in this account and Region: share it (`facts` from the record).
+    Share { recipe: ResourceArn, facts: Facts },
+    /// A recipe was created but the record carries no ARN: look it up by name and version.
+    Lookup {
+        name: String,
+        version: String,
+        facts: Facts,
+        /// The fields that were missing, for the warning.
+        missing: Vec<&'static str>,
+    },
+    /// Image Builder refused to delete a shared recipe: tag it `recipe-share:exclude` =
+    /// `deletion-requested` and unshare it, so its owner's next delete succeeds.
+    Release(ResourceArn),
+    /// Not for us, or nothing to do; logged and answered successfully.
     Skip(String),
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(|s| s.chars().take(100).collect())
+}
+
+fn field(v: &Value) -> String {
+    text(v).unwrap_or_else(|| "<missing>".into())
+}
+
+/// What a `CreateImageRecipe` record says about the recipe: the tags given at creation and the
+/// components and parent image it builds from.
+fn facts_of(request: &Value) -> Facts {
+    let tags = request["tags"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let components = request["components"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c["componentArn"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Facts {
+        tags,
+        components,
+        parent_image: request["parentImage"].as_str().map(str::to_string),
+    }
+}
+
+/// Checks the ARN and that it names a recipe of this function's own account and Region.
+fn own_recipe(raw: &str, own: Option<&Location>) -> Result<ResourceArn, Error> {
+    let arn = ResourceArn::image_recipe(raw)?;
+    let own = own.ok_or_else(|| {
+        Error::InvalidRequest("the function's own account is unknown (no invoked function ARN)".into())
+    })?;
+    arn.ensure_owned_by(own)?;
+    Ok(arn)
 }
 
 /// Pure: the decision for an event. Errors are events that look like ours but cannot be handled
 /// (a malformed or foreign ARN): they fail, so Lambda's retries and the dead-letter queue keep them.
 pub fn decide(event: &Value, own: Option<&Location>) -> Result<Decision, Error> {
-    let text = |v: &Value| v.as_str().map(|s| s.chars().take(100).collect::<String>());
-    let field = |v: &Value| text(v).unwrap_or_else(|| "<missing>".into());
     let detail = &event["detail"];
     let checks = [
         (&event["source"], "aws.imagebuilder", "source"),
@@ -33,30 +88,77 @@ pub fn decide(event: &Value, own: Option<&Location>) -> Result<Decision, Error> 
             "imagebuilder.amazonaws.com",
             "detail.eventSource",
         ),
-        (&detail["eventName"], "CreateImageRecipe", "detail.eventName"),
     ];
     for (value, wanted, name) in checks {
         if value.as_str() != Some(wanted) {
             return Ok(Decision::Skip(format!("{name} is {:?}, not {wanted:?}", field(value))));
         }
     }
-    if let Some(code) = detail.get("errorCode").filter(|c| !c.is_null()) {
-        return Ok(Decision::Skip(format!(
-            "the CreateImageRecipe call failed ({}), so there is no recipe",
-            field(code)
-        )));
+    let error = detail.get("errorCode").filter(|c| !c.is_null());
+    let request = &detail["requestParameters"];
+    match detail["eventName"].as_str() {
+        Some("CreateImageRecipe") => {
+            if let Some(code) = error {
+                return Ok(Decision::Skip(format!(
+                    "the CreateImageRecipe call failed ({}), so there is no recipe",
+                    field(code)
+                )));
+            }
+            let facts = facts_of(request);
+            match detail["responseElements"]["imageRecipeArn"].as_str() {
+                Some(raw) => Ok(Decision::Share {
+                    recipe: own_recipe(raw, own)?,
+                    facts,
+                }),
+                None => {
+                    let mut missing = vec!["detail.responseElements.imageRecipeArn"];
+                    let name = text(&request["name"]).filter(|n| !n.is_empty());
+                    let version = text(&request["semanticVersion"]).filter(|v| !v.is_empty());
+                    if name.is_none() {
+                        missing.push("detail.requestParameters.name");
+                    }
+                    if version.is_none() {
+                        missing.push("detail.requestParameters.semanticVersion");
+                    }
+                    match (name, version) {
+                        (Some(name), Some(version)) => Ok(Decision::Lookup {
+                            name,
+                            version,
+                            facts,
+                            missing,
+                        }),
+                        _ => Err(Error::InvalidRequest(format!(
+                            "a CreateImageRecipe record without {}: the recipe cannot be found",
+                            missing.join(", ")
+                        ))),
+                    }
+                }
+            }
+        }
+        Some("DeleteImageRecipe") => match error.and_then(Value::as_str) {
+            Some("ResourceDependencyException") => match request["imageRecipeArn"].as_str() {
+                Some(raw) => Ok(Decision::Release(own_recipe(raw, own)?)),
+                None => Err(Error::InvalidRequest(
+                    "a refused DeleteImageRecipe record without detail.requestParameters.imageRecipeArn".into(),
+                )),
+            },
+            Some(code) => Ok(Decision::Skip(format!(
+                "the DeleteImageRecipe call failed with {code:?}, not because the recipe is shared"
+            ))),
+            None => Ok(Decision::Skip(
+                "a DeleteImageRecipe that succeeded: nothing to release".into(),
+            )),
+        },
+        _ => Ok(Decision::Skip(format!(
+            "detail.eventName is {:?}, not CreateImageRecipe or DeleteImageRecipe",
+            field(&detail["eventName"])
+        ))),
     }
-    let Some(raw) = detail["responseElements"]["imageRecipeArn"].as_str() else {
-        return Ok(Decision::Skip(
-            "the event carries no detail.responseElements.imageRecipeArn".into(),
-        ));
-    };
-    let arn = ImageRecipeArn::parse(raw)?;
-    let own = own.ok_or_else(|| {
-        Error::InvalidRequest("the function's own account is unknown (no invoked function ARN)".into())
-    })?;
-    arn.ensure_owned_by(own)?;
-    Ok(Decision::Share(arn))
+}
+
+/// Pure: the recipe among `arns` (a name lookup's answer) with `version`.
+pub fn pick_version<'a>(arns: &'a [String], version: &str) -> Option<&'a String> {
+    arns.iter().find(|a| a.rsplit('/').next() == Some(version))
 }
 
 #[cfg(test)]
@@ -81,65 +183,136 @@ mod tests {
 
     fn ok_detail() -> Value {
         json!({"eventVersion": "1.09", "eventSource": "imagebuilder.amazonaws.com", "eventName": "CreateImageRecipe",
-               "awsRegion": "us-east-1", "requestParameters": {"name": "Web"}, "responseElements": {"imageRecipeArn": R}})
+               "awsRegion": "us-east-1", "requestParameters": {"name": "Web", "semanticVersion": "1.0.0",
+               "tags": {"team": "platform"}, "components": [{"componentArn": "arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x"}]},
+               "responseElements": {"imageRecipeArn": R}})
+    }
+
+    fn refused_delete() -> Value {
+        json!({"eventSource": "imagebuilder.amazonaws.com", "eventName": "DeleteImageRecipe",
+               "errorCode": "ResourceDependencyException", "errorMessage": "The resource is shared",
+               "requestParameters": {"imageRecipeArn": R}, "responseElements": null})
     }
 
     #[test]
     fn decide_table() {
-        let with = |f: &dyn Fn(&mut Value)| {
-            let mut e = event(ok_detail());
+        let with = |base: Value, f: &dyn Fn(&mut Value)| {
+            let mut e = event(base);
             f(&mut e);
             e
         };
-        let cases: Vec<(Value, Result<Option<&str>, &str>)> = vec![
-            (event(ok_detail()), Ok(None)),
+        let create = |f: &dyn Fn(&mut Value)| with(ok_detail(), f);
+        // (event, want): Ok(tag of the decision, fragment) or Err(fragment)
+        type Want<'a> = Result<(&'a str, &'a str), &'a str>;
+        let cases: Vec<(Value, Want)> = vec![
+            (event(ok_detail()), Ok(("share", R))),
             (
-                with(&|e| e["detail"]["errorCode"] = json!("ValidationException")),
-                Ok(Some("failed (ValidationException)")),
+                create(&|e| e["detail"]["errorCode"] = json!("ValidationException")),
+                Ok(("skip", "failed (ValidationException)")),
             ),
-            (with(&|e| e["detail"]["errorCode"] = Value::Null), Ok(None)),
+            (create(&|e| e["detail"]["errorCode"] = Value::Null), Ok(("share", R))),
             (
-                with(&|e| e["detail"]["responseElements"] = Value::Null),
-                Ok(Some("no detail.responseElements")),
+                create(&|e| e["detail"]["responseElements"] = Value::Null),
+                Ok(("lookup", "Web 1.0.0")),
             ),
             (
-                with(&|e| e["detail"]["eventName"] = json!("CreateContainerRecipe")),
-                Ok(Some("detail.eventName")),
+                create(&|e| {
+                    e["detail"]["responseElements"] = Value::Null;
+                    e["detail"]["requestParameters"]["semanticVersion"] = Value::Null;
+                }),
+                Err("semanticVersion"),
             ),
             (
-                with(&|e| e["detail"]["eventSource"] = json!("ec2.amazonaws.com")),
-                Ok(Some("detail.eventSource")),
+                create(&|e| e["detail"]["eventName"] = json!("UpdateImagePipeline")),
+                Ok(("skip", "detail.eventName")),
             ),
-            (with(&|e| e["source"] = json!("aws.ec2")), Ok(Some("source"))),
             (
-                with(&|e| e["detail-type"] = json!("EC2 Image Builder Image State Change")),
-                Ok(Some("detail-type")),
+                create(&|e| e["detail"]["eventSource"] = json!("ec2.amazonaws.com")),
+                Ok(("skip", "detail.eventSource")),
             ),
-            (with(&|e| e["detail"] = json!("x")), Ok(Some("<missing>"))),
+            (create(&|e| e["source"] = json!("aws.ec2")), Ok(("skip", "source"))),
             (
-                with(&|e| {
+                create(&|e| e["detail-type"] = json!("EC2 Image Builder Image State Change")),
+                Ok(("skip", "detail-type")),
+            ),
+            (create(&|e| e["detail"] = json!("x")), Ok(("skip", "<missing>"))),
+            (
+                create(&|e| {
                     e["detail"]["responseElements"]["imageRecipeArn"] =
                         json!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/Web/1")
                 }),
                 Err("not an image recipe ARN"),
             ),
             (
-                with(&|e| {
+                create(&|e| {
                     e["detail"]["responseElements"]["imageRecipeArn"] = json!(R.replace("123456789012", "999999999999"))
+                }),
+                Err("refusing"),
+            ),
+            (event(refused_delete()), Ok(("release", R))),
+            (
+                with(refused_delete(), &|e| e["detail"]["errorCode"] = json!("AccessDenied")),
+                Ok(("skip", "AccessDenied")),
+            ),
+            (
+                with(refused_delete(), &|e| e["detail"]["errorCode"] = Value::Null),
+                Ok(("skip", "succeeded")),
+            ),
+            (
+                with(refused_delete(), &|e| e["detail"]["requestParameters"] = json!({})),
+                Err("without detail.requestParameters.imageRecipeArn"),
+            ),
+            (
+                with(refused_delete(), &|e| {
+                    e["detail"]["requestParameters"]["imageRecipeArn"] = json!(R.replace("us-east-1", "eu-west-1"))
                 }),
                 Err("refusing"),
             ),
         ];
         for (e, want) in cases {
             let got = decide(&e, Some(&own()));
-            match (&got, want) {
-                (Ok(Decision::Share(arn)), Ok(None)) => assert_eq!(arn.as_str(), R),
-                (Ok(Decision::Skip(why)), Ok(Some(frag))) => assert!(why.contains(frag), "{why}"),
-                (Err(err), Err(frag)) => assert!(err.to_string().contains(frag), "{err}"),
-                _ => panic!("{e}: got {got:?}, want {want:?}"),
+            let seen = match &got {
+                Ok(Decision::Share { recipe, .. }) => Ok(("share", recipe.to_string())),
+                Ok(Decision::Lookup { name, version, .. }) => Ok(("lookup", format!("{name} {version}"))),
+                Ok(Decision::Release(r)) => Ok(("release", r.to_string())),
+                Ok(Decision::Skip(why)) => Ok(("skip", why.clone())),
+                Err(err) => Err(err.to_string()),
+            };
+            match (&seen, want) {
+                (Ok((tag, text)), Ok((want_tag, frag))) => {
+                    assert_eq!(*tag, want_tag, "{e}");
+                    assert!(text.contains(frag), "{text} lacks {frag}");
+                }
+                (Err(text), Err(frag)) => assert!(text.contains(frag), "{text} lacks {frag}"),
+                _ => panic!("{e}: got {seen:?}, want {want:?}"),
             }
         }
         assert!(decide(&event(ok_detail()), None).is_err());
+    }
+
+    #[test]
+    fn facts_come_from_the_record() {
+        let Ok(Decision::Share { facts, .. }) = decide(&event(ok_detail()), Some(&own())) else {
+            panic!("shared")
+        };
+        assert_eq!(facts.tags.get("team").map(String::as_str), Some("platform"));
+        assert_eq!(facts.components.len(), 1);
+        let mut e = event(ok_detail());
+        e["detail"]["requestParameters"]["tags"] = json!({"recipe-share:exclude": "draft"});
+        let Ok(Decision::Share { facts, .. }) = decide(&e, Some(&own())) else {
+            panic!("decided")
+        };
+        assert_eq!(facts.excluded(), Some("draft"));
+    }
+
+    #[test]
+    fn versions_are_picked_from_a_name_lookup() {
+        let arns = vec![
+            "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0".to_string(),
+            "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.1".to_string(),
+        ];
+        assert_eq!(pick_version(&arns, "1.0.1"), Some(&arns[1]));
+        assert_eq!(pick_version(&arns, "1.0"), None);
     }
 
     #[test]

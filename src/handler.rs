@@ -1,15 +1,17 @@
-//! One invocation, end to end: classify the event, run the flow in its own task bounded by the
+//! One invocation, end to end: classify the event, run the work in its own task bounded by the
 //! deadline (so a hang or a panic still ends in an answer), and deliver exactly one response.
 
-use crate::arn;
-use crate::aws::Aws;
-use crate::cfn::{self, Plan, Work};
+use crate::arn::{self, Location};
+use crate::aws::{Aws, CallStats};
+use crate::cfn::{self, Echo, Plan, Work};
 use crate::config::Config;
+use crate::converge::{Ctx, Progress};
+use crate::deadline::{Deadline, now_epoch_ms};
 use crate::error::Error;
 use crate::eventbridge::{self, Decision};
-use crate::flow::{Flow, Progress, Shared, Unshared};
-use crate::retry::Deadline;
-use crate::sweep::{self, SweepRequest};
+use crate::flow::{self, Shared, Unshared};
+use crate::scope::DELETION_REQUESTED;
+use crate::sweep;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -67,14 +69,6 @@ impl App {
     }
 }
 
-/// What the work produced.
-#[derive(Debug)]
-pub enum Outcome {
-    Shared(Shared),
-    Unshared(Unshared),
-    Nothing(&'static str),
-}
-
 /// Entry point for every event the function receives.
 pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let LambdaEvent { payload, context } = event;
@@ -115,6 +109,74 @@ pub fn respond_reserve(total: Duration) -> Duration {
     (total / 5).clamp(Duration::from_millis(400), Duration::from_secs(4))
 }
 
+/// The budget when no real deadline came with the event: the configured timeout, else Lambda's
+/// default for this function's template.
+const LOCAL_BUDGET: Duration = Duration::from_secs(300);
+
+/// Pure: the invocation's deadline. Lambda always sends one in the future; a deadline already
+/// past on arrival comes from a local emulator (`cargo lambda watch` sends a constant), so the
+/// budget is the function's configured timeout (`AWS_LAMBDA_FUNCTION_TIMEOUT`, seconds) or 300 s.
+pub fn deadline_of(deadline_ms: u64, now_ms: u64, configured_timeout: Option<&str>) -> (Deadline, bool) {
+    if deadline_ms > now_ms {
+        return (Deadline::after(Duration::from_millis(deadline_ms - now_ms)), false);
+    }
+    let budget = configured_timeout
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .filter(|s| (1..=900).contains(s))
+        .map_or(LOCAL_BUDGET, Duration::from_secs);
+    (Deadline::after(budget), true)
+}
+
+/// The deadline of `ctx`, with the one warning an emulator's deadline deserves.
+fn deadline(ctx: &Context) -> Deadline {
+    let timeout = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT").ok();
+    let (deadline, local) = deadline_of(ctx.deadline, now_epoch_ms(), timeout.as_deref());
+    if local {
+        warn!(
+            step = "deadline",
+            received_ms = ctx.deadline,
+            budget_s = deadline.remaining().as_secs(),
+            "the invocation's deadline has already passed: a local emulator, not Lambda; using a default budget"
+        );
+    }
+    deadline
+}
+
+/// The function's own account and Region, from the invoked function ARN.
+fn own_location(ctx: &Context) -> Option<Location> {
+    let own = arn::function_location(&ctx.invoked_function_arn);
+    if own.is_none() {
+        warn!(
+            step = "own-account",
+            "the invoked function ARN does not name a Lambda function, so the own account is unknown"
+        );
+    }
+    own
+}
+
+/// The `recipe-share:made-by` value for shares a stack's custom resource makes (tag values are at
+/// most 256 characters).
+pub fn made_by_stack(echo: &Echo) -> String {
+    let stack = echo.stack_id.split('/').nth(1).unwrap_or(&echo.stack_id);
+    format!("cloudformation:{stack}/{}", echo.logical_resource_id)
+        .chars()
+        .take(256)
+        .collect()
+}
+
+/// What the work produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Shared(Shared),
+    Unshared(Unshared),
+    /// A rollback Update: the restored recipe, and what undoing the failed Update's recipe did.
+    RolledBack {
+        shared: Shared,
+        undo: Result<Unshared, String>,
+    },
+    Nothing(&'static str),
+}
+
 async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Value, Error> {
     let span = info_span!("custom_resource", requestId = %ctx.request_id, recipe = tracing::field::Empty, request_type = tracing::field::Empty);
     async move {
@@ -128,31 +190,33 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
             error!(step = "validate", error = %err, "not contacting the ResponseURL");
             err
         })?;
-        let deadline = Deadline::from_epoch_ms(ctx.deadline);
+        let deadline = deadline(&ctx);
         let work_deadline = deadline.earlier_by(respond_reserve(deadline.remaining()));
-        let own = arn::function_location(&ctx.invoked_function_arn).ok();
+        let own = own_location(&ctx);
         let plan = cfn::plan(&event, own.as_ref());
         let span = tracing::Span::current();
         span.record("request_type", plan.kind);
         if let Some(r) = &plan.recipe {
             span.record("recipe", r.as_str());
         }
+        let echo = cfn::echo(&event);
         let progress = Arc::new(Progress::default());
         let run = Run {
             test_panic: cfg!(debug_assertions) && event["ResourceProperties"]["RecipeShareTestPanic"] == "true",
-            recipe_may_be_new: false,
+            may_be_new: false,
+            made_by: made_by_stack(&echo),
         };
-        let outcome = run_bounded(app.clone(), plan.work.clone(), progress.clone(), work_deadline, run).await;
+        let outcome = run_bounded(app.clone(), plan.work.clone().map(Task::Cfn), progress.clone(), work_deadline, run).await;
         let logs = format!(
             "CloudWatch Logs group {} stream {} (request {})",
             ctx.env_config.log_group, ctx.env_config.log_stream, ctx.request_id
         );
-        let reply = response_for(&plan, &outcome, progress.changed(), &logs);
+        let reply = response_for(&plan, &outcome, progress.changed(), &progress.ours(), &logs);
         match &outcome {
             Ok(_) => info!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), "answering CloudFormation"),
             Err(e) => warn!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), error = %e, "answering CloudFormation"),
         }
-        let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &cfn::echo(&event), &reply.data);
+        let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &echo, &reply.data);
         let delivered = match app.http() {
             Ok(http) => cfn::deliver(http, &url, body, deadline.earlier_by(Duration::from_millis(100))).await,
             Err(e) => Err(e),
@@ -167,8 +231,9 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
 /// Time kept back at the end of an EventBridge invocation to return its result to Lambda.
 const EVENT_RESERVE: Duration = Duration::from_millis(300);
 
-/// An EventBridge event: share the recipe it names, or skip it with a logged reason. Errors are
-/// returned (not swallowed) so Lambda's retries and the dead-letter queue keep the event.
+/// An EventBridge event: share the recipe it names, release one whose delete was refused, or
+/// skip it with a logged reason. Errors are returned (not swallowed) so Lambda's retries and the
+/// dead-letter queue keep the event.
 async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<Value, Error> {
     let span = info_span!("eventbridge", requestId = %ctx.request_id, recipe = tracing::field::Empty, eventId = tracing::field::Empty);
     async move {
@@ -178,28 +243,33 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
         }
         let result = async {
             app.config.share.clone()?;
-            let own = arn::function_location(&ctx.invoked_function_arn).ok();
-            match eventbridge::decide(&event, own.as_ref())? {
-                Decision::Skip(why) => {
-                    info!(step = "classify", reason = why.as_str(), "event skipped");
-                    Ok(json!({ "outcome": "skipped", "reason": why }))
-                }
-                Decision::Share(recipe) => {
-                    span.record("recipe", recipe.as_str());
-                    let deadline = Deadline::from_epoch_ms(ctx.deadline).earlier_by(EVENT_RESERVE);
-                    let run = Run { test_panic: false, recipe_may_be_new: true };
-                    let progress = Arc::new(Progress::default());
-                    match run_bounded(app.clone(), Ok(Work::Share(recipe.clone())), progress, deadline, run).await? {
-                        Outcome::Shared(s) => Ok(json!({
-                            "imageRecipeArn": recipe.as_str(),
-                            "resourceShareArn": s.share_arn,
-                            "outcome": if s.changes.is_empty() { "already-shared" } else { "shared" },
-                            "changes": s.changes,
-                        })),
-                        other => Err(Error::Panicked(format!("unexpected outcome {other:?}"))),
-                    }
-                }
+            let own = own_location(&ctx);
+            let decision = eventbridge::decide(&event, own.as_ref())?;
+            if let Decision::Skip(why) = &decision {
+                info!(step = "classify", reason = why.as_str(), "event skipped");
+                return Ok(json!({ "outcome": "skipped", "reason": why }));
             }
+            let deadline = deadline(&ctx).earlier_by(EVENT_RESERVE);
+            let run = Run { test_panic: false, may_be_new: true, made_by: "eventbridge".into() };
+            let progress = Arc::new(Progress::default());
+            run_bounded(app.clone(), Ok(Task::Event(decision)), progress, deadline, run).await.map(|o| match o {
+                Outcome::Shared(s) => {
+                    json!({
+                        "imageRecipeArn": s.resource,
+                        "resourceShareArn": s.share_arn,
+                        "outcome": if s.changes.is_empty() { "already-shared" } else { "shared" },
+                        "changes": s.changes,
+                    })
+                }
+                Outcome::Unshared(u) => json!({
+                    "imageRecipeArn": u.resource,
+                    "outcome": "released",
+                    "changes": u.changes,
+                    "leftAlone": u.left.iter().map(|(s, why)| format!("{s}: {why}")).collect::<Vec<_>>(),
+                }),
+                Outcome::Nothing(why) => json!({ "outcome": "skipped", "reason": why }),
+                Outcome::RolledBack { .. } => json!({ "outcome": "unexpected" }),
+            })
         }
         .await;
         match &result {
@@ -213,14 +283,22 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
 }
 
 /// A reconcile sweep (scheduled or by hand): report or apply the standard on every recipe.
-async fn sweep_event(app: Arc<App>, request: Result<SweepRequest, Error>, ctx: Context) -> Result<Value, Error> {
+async fn sweep_event(app: Arc<App>, request: Result<sweep::SweepRequest, Error>, ctx: Context) -> Result<Value, Error> {
     let span = info_span!("sweep", requestId = %ctx.request_id);
     async move {
         let result = async {
             let config = app.config.share.clone()?;
             let request = request?;
-            let deadline = Deadline::from_epoch_ms(ctx.deadline);
-            sweep::run(app.clone(), config, request, deadline, &ctx.invoked_function_arn).await
+            let deadline = deadline(&ctx);
+            sweep::run(
+                &app.aws,
+                Arc::new(config),
+                request,
+                deadline,
+                &ctx.invoked_function_arn,
+                &ctx.request_id,
+            )
+            .await
         }
         .await;
         if let Err(e) = &result {
@@ -232,45 +310,52 @@ async fn sweep_event(app: Arc<App>, request: Result<SweepRequest, Error>, ctx: C
     .await
 }
 
+/// The work of one invocation.
+#[derive(Debug, Clone)]
+enum Task {
+    Cfn(Work),
+    Event(Decision),
+}
+
 /// How one run of the work behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Run {
     /// Debug builds only: panic inside the task, to prove a panic still gets its answer.
     test_panic: bool,
-    /// See [`Flow::recipe_may_be_new`].
-    recipe_may_be_new: bool,
+    /// See [`Ctx::may_be_new`].
+    may_be_new: bool,
+    made_by: String,
 }
 
 /// Runs the work in its own task: a panic becomes an error, and the deadline ends a hung call.
 async fn run_bounded(
     app: Arc<App>,
-    work: Result<Work, String>,
+    work: Result<Task, String>,
     progress: Arc<Progress>,
     deadline: Deadline,
     run: Run,
 ) -> Result<Outcome, Error> {
     let task_progress = progress.clone();
+    let stats = CallStats::current().unwrap_or_default();
     let task = tokio::spawn(
-        async move {
+        CallStats::scope(stats, async move {
             let config = app.config.share.clone().map_err(Error::from)?;
             let work = work.map_err(Error::InvalidRequest)?;
             // Debug builds only: lets the tests prove a panic still gets its FAILED response.
             if run.test_panic {
                 panic!("test panic requested by RecipeShareTestPanic");
             }
-            let flow = Flow {
+            let ctx = Ctx {
                 aws: &app.aws,
                 config: &config,
-                deadline,
-                recipe_may_be_new: run.recipe_may_be_new,
+                // A little before the task's own cut-off, so the call that was cut off names itself.
+                deadline: deadline.earlier_by(Duration::from_millis(20)),
                 progress: &task_progress,
+                made_by: &run.made_by,
+                may_be_new: run.may_be_new,
             };
-            match work {
-                Work::Share(recipe) => flow.share(&recipe).await.map(Outcome::Shared),
-                Work::Unshare { recipe, .. } => flow.unshare(&recipe).await.map(Outcome::Unshared),
-                Work::Nothing(why) => Ok(Outcome::Nothing(why)),
-            }
-        }
+            work_on(&ctx, work).await
+        })
         .instrument(tracing::Span::current()),
     );
     let abort = task.abort_handle();
@@ -293,6 +378,123 @@ async fn run_bounded(
     }
 }
 
+/// The work itself, inside the bounded task.
+async fn work_on(ctx: &Ctx<'_>, task: Task) -> Result<Outcome, Error> {
+    let work = match task {
+        Task::Cfn(work) => work,
+        Task::Event(decision) => return event_work(ctx, decision).await,
+    };
+    match work {
+        Work::Share(recipe) => flow::share(ctx, &recipe, None, &[]).await.map(Outcome::Shared),
+        Work::Unshare { recipe, made, .. } => flow::unshare(ctx, &recipe, None, &made).await.map(Outcome::Unshared),
+        Work::Rollback { restore, undo } => {
+            let shared = flow::share(ctx, &restore, None, &[]).await?;
+            // Only the shares this stack resource made: the failed Update may have found the
+            // other recipe shared already (by the EventBridge trigger, say), and leaves it so.
+            let undo = flow::unshare(ctx, &undo, Some(ctx.made_by.to_string()), &[])
+                .await
+                .map_err(|e| e.to_string());
+            Ok(Outcome::RolledBack { shared, undo })
+        }
+        Work::Nothing(why) => Ok(Outcome::Nothing(why)),
+    }
+}
+
+/// An EventBridge event's work, inside the bounded task.
+async fn event_work(ctx: &Ctx<'_>, decision: Decision) -> Result<Outcome, Error> {
+    let remember = |r: &str| {
+        tracing::Span::current().record("recipe", r);
+    };
+    match decision {
+        Decision::Share { recipe, facts } => {
+            remember(recipe.as_str());
+            share_created(ctx, &recipe, &facts).await
+        }
+        Decision::Lookup {
+            name,
+            version,
+            facts,
+            missing,
+        } => {
+            warn!(
+                step = "classify",
+                ?missing,
+                name = name.as_str(),
+                version = version.as_str(),
+                "the CloudTrail record lacks fields; looking the recipe up by name and version"
+            );
+            let arns = tokio::time::timeout_at(ctx.deadline.instant().into(), ctx.aws.recipes_named(&name))
+                .await
+                .map_err(|_| Error::Deadline("waiting for ListImageRecipes".into()))??;
+            let Some(raw) = eventbridge::pick_version(&arns, &version) else {
+                return Err(Error::NotFound {
+                    kind: crate::kind::Kind::ImageRecipe,
+                    arn: format!("named {name:?} version {version}"),
+                });
+            };
+            let recipe = crate::arn::ResourceArn::image_recipe(raw)?;
+            remember(recipe.as_str());
+            share_created(ctx, &recipe, &facts).await
+        }
+        Decision::Release(recipe) => {
+            remember(recipe.as_str());
+            // Tagged first: from now on no entry point shares it again, so the owner's next
+            // delete succeeds even if a sweep runs in between.
+            let tagged = tokio::time::timeout_at(
+                ctx.deadline.instant().into(),
+                ctx.aws
+                    .tag_resource(&recipe, crate::decide::EXCLUDE_TAG, DELETION_REQUESTED),
+            )
+            .await
+            .map_err(|_| Error::Deadline("waiting for TagResource".into()))?;
+            match tagged {
+                Err(f) if f.is("ResourceNotFoundException") => {
+                    info!(step = "release", "the recipe is already gone");
+                    return Ok(Outcome::Nothing("the recipe is already gone"));
+                }
+                other => other?,
+            }
+            flow::unshare(ctx, &recipe, None, &[]).await.map(|mut u| {
+                u.changes.insert(0, "recipe-excluded");
+                Outcome::Unshared(u)
+            })
+        }
+        Decision::Skip(_) => Ok(Outcome::Nothing("skipped")),
+    }
+}
+
+/// A recipe a CloudTrail record says was created: shared unless it is out of scope, by the tags it
+/// was created with (no call at all) or by the tags it has now (its owner may since have asked to
+/// delete it: the record can arrive minutes late, or twice).
+async fn share_created(
+    ctx: &Ctx<'_>,
+    recipe: &crate::arn::ResourceArn,
+    facts: &crate::scope::Facts,
+) -> Result<Outcome, Error> {
+    const EXCLUDED: &str = "the recipe is tagged recipe-share:exclude";
+    if let Some(value) = facts.excluded() {
+        info!(
+            step = "scope",
+            tag = crate::decide::EXCLUDE_TAG,
+            value,
+            "excluded recipe skipped"
+        );
+        return Ok(Outcome::Nothing(EXCLUDED));
+    }
+    match flow::share(ctx, recipe, None, &[]).await {
+        Err(Error::Excluded { value, .. }) => {
+            info!(
+                step = "scope",
+                tag = crate::decide::EXCLUDE_TAG,
+                value = value.as_str(),
+                "excluded recipe skipped"
+            );
+            Ok(Outcome::Nothing(EXCLUDED))
+        }
+        other => other.map(Outcome::Shared),
+    }
+}
+
 /// The answer for CloudFormation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -308,10 +510,31 @@ impl Reply {
     }
 }
 
+fn shared_reason(about: &str, s: &Shared) -> String {
+    if s.changes.is_empty() {
+        format!(
+            "{about} was already shared by the organization standard through {}",
+            s.share_arn
+        )
+    } else {
+        format!(
+            "{about} is shared by the organization standard through {} ({})",
+            s.share_arn,
+            s.changes.join(", ")
+        )
+    }
+}
+
 /// Pure: the response for an outcome. A failed rollback Delete still succeeds (it undid what it
 /// could, and a stuck rollback helps nobody); any other failure is FAILED with an ID that keeps
 /// CloudFormation's follow-up Delete safe: a no-op when nothing changed, an undo when it did.
-pub fn response_for(plan: &Plan, outcome: &Result<Outcome, Error>, changed: bool, logs: &str) -> Reply {
+pub fn response_for(
+    plan: &Plan,
+    outcome: &Result<Outcome, Error>,
+    changed: bool,
+    made: &[String],
+    logs: &str,
+) -> Reply {
     let about = plan.recipe.as_deref().unwrap_or("the request");
     let ok = |reason: String, data: BTreeMap<&'static str, String>| Reply {
         success: true,
@@ -319,29 +542,37 @@ pub fn response_for(plan: &Plan, outcome: &Result<Outcome, Error>, changed: bool
         physical_id: plan.id_on_success.clone(),
         data,
     };
+    let data = |s: &Shared| {
+        BTreeMap::from([
+            ("ImageRecipeArn", plan.id_on_success.clone()),
+            ("ResourceShareArn", s.share_arn.clone()),
+        ])
+    };
     match outcome {
-        Ok(Outcome::Shared(s)) => ok(
-            if s.changes.is_empty() {
-                format!(
-                    "{about} was already shared by the organization standard through {}",
-                    s.share_arn
-                )
-            } else {
-                format!(
-                    "{about} is shared by the organization standard through {} ({})",
-                    s.share_arn,
-                    s.changes.join(", ")
-                )
-            },
-            BTreeMap::from([
-                ("ImageRecipeArn", plan.id_on_success.clone()),
-                ("ResourceShareArn", s.share_arn.clone()),
-            ]),
-        ),
+        Ok(Outcome::Shared(s)) => ok(shared_reason(about, s), data(s)),
+        Ok(Outcome::RolledBack { shared, undo }) => {
+            let mut reason = shared_reason(about, shared);
+            match undo {
+                Ok(u) => reason.push_str(&format!(
+                    "; the recipe of the failed update is as that update found it ({})",
+                    if u.changes.is_empty() {
+                        "nothing to undo".to_string()
+                    } else {
+                        u.changes.join(", ")
+                    }
+                )),
+                Err(e) => reason.push_str(&format!(
+                    "; undoing the failed update did what it could; not undone: {e}. {logs}"
+                )),
+            }
+            ok(reason, data(shared))
+        }
         Ok(Outcome::Unshared(u)) => {
-            let mut reason = format!("{about} unshared; deleted {} share(s)", u.deleted.len());
+            let deleted = u.changes.iter().filter(|c| **c == "share-deleted").count();
+            let mut reason = format!("{about} unshared; deleted {deleted} share(s)");
             if !u.left.is_empty() {
-                reason.push_str(&format!("; left alone: {}", u.left.join("; ")));
+                let left: Vec<String> = u.left.iter().map(|(s, why)| format!("{s} ({why})")).collect();
+                reason.push_str(&format!("; left alone: {}", left.join("; ")));
             }
             ok(reason, BTreeMap::new())
         }
@@ -358,10 +589,11 @@ pub fn response_for(plan: &Plan, outcome: &Result<Outcome, Error>, changed: bool
                 "{} of Custom::ImageRecipeShare failed for {about}: {e}. Details: {logs}",
                 plan.kind
             ),
-            physical_id: if changed {
-                plan.id_on_failure_changed.clone()
-            } else {
-                plan.id_on_failure.clone()
+            physical_id: match (changed, plan.kind) {
+                // The rollback Delete deletes the shares this Create made, tagged yet or not.
+                (true, "Create") if !made.is_empty() => cfn::rollback_id(&plan.id_on_success, made),
+                (true, _) => plan.id_on_failure_changed.clone(),
+                (false, _) => plan.id_on_failure.clone(),
             },
             data: BTreeMap::new(),
         },
@@ -371,7 +603,7 @@ pub fn response_for(plan: &Plan, outcome: &Result<Outcome, Error>, changed: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arn::ImageRecipeArn;
+    use crate::arn::ResourceArn;
 
     const R: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0";
 
@@ -388,20 +620,27 @@ mod tests {
 
     #[test]
     fn response_table() {
-        let recipe = ImageRecipeArn::parse(R).unwrap();
+        let recipe = ResourceArn::image_recipe(R).unwrap();
         let share = Work::Share(recipe.clone());
-        let shared = Ok(Outcome::Shared(Shared {
+        let s = Shared {
+            resource: R.into(),
             share_arn: "arn:share".into(),
             changes: vec!["policy-written"],
-        }));
-        let r = response_for(&plan_for(share.clone()), &shared, true, "logs");
+        };
+        let r = response_for(
+            &plan_for(share.clone()),
+            &Ok(Outcome::Shared(s.clone())),
+            true,
+            &[],
+            "logs",
+        );
         assert!(r.success);
         assert_eq!(r.physical_id, R);
         assert_eq!(r.data["ResourceShareArn"], "arn:share");
         assert_eq!(r.data["ImageRecipeArn"], R);
 
         let failed: Result<Outcome, Error> = Err(Error::Deadline("waiting for the share".into()));
-        let r = response_for(&plan_for(share.clone()), &failed, false, "group g stream s");
+        let r = response_for(&plan_for(share.clone()), &failed, false, &[], "group g stream s");
         assert!(!r.success);
         assert_eq!(r.physical_id, "recipe-share:nothing-shared:1");
         assert!(
@@ -409,22 +648,57 @@ mod tests {
             "{}",
             r.reason
         );
-        let r = response_for(&plan_for(share), &failed, true, "logs");
+        let r = response_for(&plan_for(share.clone()), &failed, true, &[], "logs");
         assert_eq!(r.physical_id, format!("recipe-share:rollback:{R}"));
 
+        let r = response_for(&plan_for(share.clone()), &failed, true, &["arn:share".into()], "logs");
+        assert_eq!(
+            r.physical_id,
+            format!("recipe-share:rollback:{R}|arn:share"),
+            "the shares it made ride along"
+        );
         let rollback = Work::Unshare {
             recipe: recipe.clone(),
             best_effort: true,
+            made: vec![],
         };
-        let r = response_for(&plan_for(rollback), &failed, true, "logs");
-        assert!(r.success, "a rollback Delete always succeeds");
+        assert!(
+            response_for(&plan_for(rollback), &failed, true, &[], "logs").success,
+            "a rollback Delete always succeeds"
+        );
         let delete = Work::Unshare {
-            recipe,
+            recipe: recipe.clone(),
             best_effort: false,
+            made: vec![],
         };
-        assert!(!response_for(&plan_for(delete), &failed, true, "logs").success);
-        let nothing = response_for(&plan_for(Work::Nothing("x")), &Ok(Outcome::Nothing("x")), false, "logs");
+        assert!(!response_for(&plan_for(delete), &failed, true, &[], "logs").success);
+        let nothing = response_for(
+            &plan_for(Work::Nothing("x")),
+            &Ok(Outcome::Nothing("x")),
+            false,
+            &[],
+            "logs",
+        );
         assert!(nothing.success);
+        let undo_failed = Ok(Outcome::RolledBack {
+            shared: s,
+            undo: Err("DeleteResourceShare failed".into()),
+        });
+        let r = response_for(
+            &plan_for(Work::Rollback {
+                restore: recipe.clone(),
+                undo: recipe,
+            }),
+            &undo_failed,
+            true,
+            &[],
+            "logs",
+        );
+        assert!(
+            r.success && r.reason.contains("not undone: DeleteResourceShare failed"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
@@ -440,5 +714,35 @@ mod tests {
         assert_eq!(respond_reserve(Duration::from_secs(1)), Duration::from_millis(400));
         assert_eq!(respond_reserve(Duration::from_secs(10)), Duration::from_secs(2));
         assert_eq!(respond_reserve(Duration::from_secs(900)), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn emulator_deadlines_get_a_default_budget() {
+        let now = 1_800_000_000_000;
+        let secs = |d: Deadline| d.remaining().as_secs_f64().round() as u64;
+        let (d, local) = deadline_of(now + 30_000, now, None);
+        assert!(!local && secs(d) == 30);
+        // cargo-lambda 1.9.2 sends the constant 600000 (a deadline in 1970).
+        let (d, local) = deadline_of(600_000, now, None);
+        assert!(local && secs(d) == 300);
+        let (d, local) = deadline_of(600_000, now, Some("60"));
+        assert!(local && secs(d) == 60);
+        let (d, _) = deadline_of(now, now, Some("nonsense"));
+        assert_eq!(secs(d), 300);
+    }
+
+    #[test]
+    fn made_by_names_the_stack_and_resource_within_256_characters() {
+        let echo = Echo {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/golden/5b8a7e30-8f2c".into(),
+            request_id: "r".into(),
+            logical_resource_id: "RecipeShare".into(),
+        };
+        assert_eq!(made_by_stack(&echo), "cloudformation:golden/RecipeShare");
+        let long = Echo {
+            logical_resource_id: "L".repeat(255),
+            ..echo
+        };
+        assert_eq!(made_by_stack(&long).chars().count(), 256);
     }
 }

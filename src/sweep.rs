@@ -1,29 +1,40 @@
 //! The reconcile sweep: every image recipe the account owns, in `report` mode (reads only, says where
 //! the account differs from the standard) or `apply` mode (the sharing flow on each). Recipes run with
-//! bounded, adaptive concurrency that backs off on throttling; when the invocation's time runs short
-//! the sweep stops launching, finishes what is in flight, and hands a continuation to the next
-//! invocation, so an account of any size converges without reaching Lambda's 15-minute limit.
+//! bounded, adaptive concurrency that backs off when AWS throttles (every throttled attempt counts,
+//! the SDK's own retries included). When the invocation's time runs short the sweep stops launching,
+//! and hands the rest to the next invocation: the page it was in and the recipes still converging,
+//! with what they had done, so each recipe is counted once, exactly, however long RAM takes.
 
-use crate::arn::ImageRecipeArn;
+use crate::arn::ResourceArn;
+use crate::aws::{Aws, CallStats};
 use crate::config::ShareConfig;
+use crate::converge::{Ctx, Progress};
+use crate::deadline::{Deadline, now_epoch_ms};
 use crate::error::Error;
-use crate::flow::{Flow, Progress};
-use crate::handler::App;
-use crate::retry::Deadline;
+use crate::flow;
+use crate::scope::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::task::JoinSet;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 /// Concurrency bounds: start modestly, never more than this many recipes at once.
 const START_CONCURRENCY: usize = 4;
 const MAX_CONCURRENCY: usize = 32;
-/// Failures and findings carried between invocations and returned: enough to act on, small enough
-/// for Lambda's 256 KB asynchronous payload limit.
+/// Findings carried between invocations and returned: enough to act on, small enough for Lambda's
+/// 256 KB asynchronous payload limit.
 const MAX_LISTED: usize = 200;
+/// Invocations one sweep may take (each up to the function's timeout): 50 × 5 minutes covers far
+/// more recipes than RAM's 25,000-share quota allows.
+pub const MAX_INVOCATIONS: u32 = 50;
+/// A recipe cut off by the end of an invocation is carried into the next at most this often.
+const MAX_CARRIES: u32 = 3;
+/// RAM's default quotas for resource shares and principal associations per Region (design 10).
+const SHARE_QUOTA: u64 = 25_000;
+const ASSOCIATION_QUOTA: u64 = 25_000;
 
 /// What the sweep does to each recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,19 +46,44 @@ pub enum Mode {
     Apply,
 }
 
-/// Where the next invocation starts: the page token that produced the current page, and how many
-/// recipes of that page were already launched.
+/// A recipe an invocation ran out of time for, with what had been done to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Carried {
+    pub image_recipe_arn: String,
+    /// Shares of the standard the cut-off run made (they may not be tagged yet).
+    #[serde(default)]
+    pub shares: Vec<String>,
+    /// Whether the cut-off run had changed anything (the recipe then ends `fixed`).
+    #[serde(default)]
+    pub changed: bool,
+    #[serde(default)]
+    pub carries: u32,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Where the next invocation starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Continuation {
+    /// The token of the page being worked on (`None`: the first page).
     pub page_token: Option<String>,
+    /// How many recipes of that page were already launched.
     pub skip: usize,
+    /// Every page has been read.
+    #[serde(default)]
+    pub exhausted: bool,
+    /// Recipes to finish first.
+    #[serde(default)]
+    pub in_flight: Vec<Carried>,
 }
 
 /// One recipe that needs attention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
-    pub recipe: String,
+    pub image_recipe_arn: String,
     pub status: String,
     pub detail: String,
 }
@@ -58,30 +94,34 @@ pub struct Finding {
 pub struct Totals {
     pub counts: BTreeMap<String, u64>,
     pub recipes: u64,
-    /// Recipes that failed (apply) or differ from the standard (report), first `MAX_LISTED`.
+    /// Recipes not compliant, fixed or deleted: the first `MAX_LISTED`.
     pub findings: Vec<Finding>,
     pub invocations: u32,
     pub started_at_ms: u64,
     pub throttled_calls: u64,
 }
 
-/// A sweep request: `{"sweep": {"mode": "report" | "apply", "continuation": …, "carried": …}}`,
-/// or an EventBridge scheduled event (which means apply).
+/// A sweep request: `{"sweep": {"mode": "report" | "apply", …}}`, or an EventBridge scheduled
+/// event (which means apply). A hand-off adds the chain id, the continuation and the totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepRequest {
     pub mode: Mode,
+    /// Names one sweep across its invocations (the first invocation's request id).
+    pub chain: Option<String>,
     pub continuation: Continuation,
-    pub carried: Totals,
+    pub totals: Totals,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Wire {
     mode: Option<Mode>,
     #[serde(default)]
+    chain: Option<String>,
+    #[serde(default)]
     continuation: Continuation,
     #[serde(default)]
-    carried: Totals,
+    totals: Totals,
 }
 
 /// Pure: `Some` when the event asks for a sweep (a malformed request is an error, not a skip).
@@ -91,8 +131,9 @@ pub fn parse(event: &Value) -> Option<Result<SweepRequest, Error>> {
     {
         return Some(Ok(SweepRequest {
             mode: Mode::Apply,
+            chain: None,
             continuation: Continuation::default(),
-            carried: Totals::default(),
+            totals: Totals::default(),
         }));
     }
     let body = event.get("sweep")?;
@@ -106,14 +147,15 @@ pub fn parse(event: &Value) -> Option<Result<SweepRequest, Error>> {
             })
             .map(|w| SweepRequest {
                 mode: w.mode.unwrap_or(Mode::Report),
+                chain: w.chain,
                 continuation: w.continuation,
-                carried: w.carried,
+                totals: w.totals,
             }),
     )
 }
 
 /// Additive-increase, multiplicative-decrease concurrency: one more recipe at a time after a full
-/// window without throttling, half as many after a throttled recipe.
+/// window without throttling, half as many after a recipe that was throttled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aimd {
     limit: usize,
@@ -153,194 +195,320 @@ impl Default for Aimd {
     }
 }
 
-/// The result for one recipe.
+/// One recipe to visit.
+#[derive(Debug, Clone)]
+struct Visit {
+    arn: String,
+    tags: BTreeMap<String, String>,
+    carried: Option<Carried>,
+}
+
+/// How one visit ended.
 #[derive(Debug)]
-struct Done {
-    recipe: String,
-    status: &'static str,
-    detail: String,
-    throttled: u32,
+enum Ended {
+    /// Counted under this status.
+    Counted { status: &'static str, detail: String },
+    /// Cut off by the end of the invocation: finish it in the next one.
+    Carry(Carried),
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
+/// Pure: adds one counted recipe to the totals.
+fn count(totals: &mut Totals, recipe: String, status: &'static str, detail: String) {
+    totals.recipes = totals.recipes.saturating_add(1);
+    let n = totals.counts.entry(status.to_string()).or_default();
+    *n = n.saturating_add(1);
+    if !matches!(status, "compliant" | "fixed" | "deleted") {
+        info!(
+            step = "sweep",
+            recipe = recipe.as_str(),
+            status,
+            detail = detail.as_str(),
+            "needs attention"
+        );
+        if totals.findings.len() < MAX_LISTED {
+            totals.findings.push(Finding {
+                image_recipe_arn: recipe,
+                status: status.into(),
+                detail,
+            });
+        }
+    }
 }
 
-/// Runs (this invocation's part of) a sweep and returns its summary; hands the rest on to the next
-/// invocation of `function_arn` when the time runs short.
-pub async fn run(
-    app: Arc<App>,
-    config: ShareConfig,
-    request: SweepRequest,
-    deadline: Deadline,
-    function_arn: &str,
-) -> Result<Value, Error> {
-    let total = deadline.remaining();
-    // Time kept back to hand on the continuation and return; and, before that, for the recipes in
-    // flight to finish once no new one is launched.
-    let work_deadline = deadline.earlier_by((total / 10).clamp(Duration::from_millis(300), Duration::from_secs(5)));
-    let launch_cutoff =
-        work_deadline.earlier_by((total / 5).clamp(Duration::from_millis(500), Duration::from_secs(60)));
-    let mut totals = request.carried.clone();
-    if totals.started_at_ms == 0 {
-        totals.started_at_ms = now_ms();
-    }
-    totals.invocations = totals.invocations.saturating_add(1);
-    let mode = request.mode;
-    info!(step = "sweep", ?mode, continuation = ?request.continuation, invocation = totals.invocations, "sweep starts");
-
-    let config = Arc::new(config);
-    let lister_progress = Progress::default();
-    let lister = Flow {
-        aws: &app.aws,
-        config: &config,
-        deadline: work_deadline,
-        recipe_may_be_new: false,
-        progress: &lister_progress,
-    };
-    let mut next_token = request.continuation.page_token.clone();
-    let mut page_token = next_token.clone();
-    let mut launched_in_page = 0usize;
-    let mut pending: VecDeque<String> = VecDeque::new();
-    let mut skip = request.continuation.skip;
-    let mut exhausted = false;
-    let mut first_page = true;
-    let mut running: JoinSet<Done> = JoinSet::new();
-    let mut aimd = Aimd::new();
-
-    loop {
-        while running.len() < aimd.limit() && !launch_cutoff.is_past() && !exhausted {
-            if pending.is_empty() {
-                if !first_page && next_token.is_none() {
-                    exhausted = true;
-                    break;
-                }
-                first_page = false;
-                let token = next_token.clone();
-                let (arns, next) = lister
-                    .call("ListImageRecipes", || app.aws.list_recipes_page(token.clone()))
-                    .await?;
-                page_token = token;
-                next_token = next;
-                launched_in_page = skip.min(arns.len());
-                pending = arns.into_iter().skip(skip).collect();
-                skip = 0;
-                continue;
-            }
-            let Some(recipe) = pending.pop_front() else { break };
-            launched_in_page += 1;
-            running.spawn(one_recipe(app.clone(), config.clone(), recipe, mode, work_deadline).in_current_span());
-        }
-        let Some(joined) = running.join_next().await else { break };
-        let done = joined.unwrap_or_else(|e| Done {
-            recipe: "<unknown>".into(),
-            status: "failed",
-            detail: format!("internal error: {e}"),
-            throttled: 0,
-        });
-        aimd.record(done.throttled > 0);
-        totals.throttled_calls = totals.throttled_calls.saturating_add(u64::from(done.throttled));
-        totals.recipes = totals.recipes.saturating_add(1);
-        let count = totals.counts.entry(done.status.to_string()).or_default();
-        *count = count.saturating_add(1);
-        if !matches!(done.status, "compliant" | "fixed" | "deleted") {
-            info!(
-                step = "sweep",
-                recipe = done.recipe.as_str(),
-                status = done.status,
-                detail = done.detail.as_str(),
-                "needs attention"
-            );
-            if totals.findings.len() < MAX_LISTED {
-                totals.findings.push(Finding {
-                    recipe: done.recipe,
-                    status: done.status.into(),
-                    detail: done.detail,
-                });
-            }
-        }
-    }
-    totals.throttled_calls = totals
-        .throttled_calls
-        .saturating_add(u64::from(lister_progress.throttled()));
-    let finished = exhausted && pending.is_empty();
-    let continuation = (!finished).then_some(Continuation {
-        page_token,
-        skip: launched_in_page,
-    });
-    let mut summary = json!({
+/// Pure: the summary of the sweep so far.
+fn summary(mode: Mode, totals: &Totals, complete: bool, quota: Option<Value>) -> Value {
+    let mut s = json!({
         "mode": mode,
-        "status": if finished { "complete" } else { "continued" },
+        "status": if complete { "complete" } else { "continued" },
         "recipes": totals.recipes,
         "counts": totals.counts,
         "findings": totals.findings,
         "throttledCalls": totals.throttled_calls,
         "invocations": totals.invocations,
-        "durationMs": now_ms().saturating_sub(totals.started_at_ms),
+        "durationMs": now_epoch_ms().saturating_sub(totals.started_at_ms),
     });
-    if let Some(c) = &continuation {
-        summary["continuation"] = json!(c);
-        let payload = json!({ "sweep": { "mode": mode, "continuation": c, "carried": totals } });
-        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
-        lister
-            .call("Invoke", || app.aws.invoke_async(function_arn, bytes.clone()))
-            .await?;
-        info!(step = "sweep", %summary, "sweep continues in the next invocation");
-    } else {
-        info!(step = "sweep", %summary, "sweep summary");
+    if let Some(q) = quota {
+        s["quota"] = q;
     }
-    Ok(summary)
+    s
+}
+
+/// Runs (this invocation's part of) a sweep and returns its summary; hands the rest on to the next
+/// invocation of `function_arn` when the time runs short.
+pub async fn run(
+    aws: &Aws,
+    config: Arc<ShareConfig>,
+    request: SweepRequest,
+    deadline: Deadline,
+    function_arn: &str,
+    request_id: &str,
+) -> Result<Value, Error> {
+    let total = deadline.remaining();
+    // Time kept back to hand on and return; before that, for the recipes in flight to finish once
+    // no new one is launched.
+    let work_deadline = deadline.earlier_by((total / 10).clamp(Duration::from_millis(300), Duration::from_secs(5)));
+    let launch_cutoff =
+        work_deadline.earlier_by((total / 5).clamp(Duration::from_millis(500), Duration::from_secs(60)));
+    let mode = request.mode;
+    let chain = request.chain.clone().unwrap_or_else(|| request_id.to_string());
+    let mut totals = request.totals.clone();
+    if totals.started_at_ms == 0 {
+        totals.started_at_ms = now_epoch_ms();
+    }
+    totals.invocations = totals.invocations.saturating_add(1);
+    info!(
+        step = "sweep",
+        ?mode,
+        chain = chain.as_str(),
+        invocation = totals.invocations,
+        "sweep starts"
+    );
+    let stats = CallStats::current().unwrap_or_default();
+
+    let mut cont = request.continuation.clone();
+    let mut queue: VecDeque<Visit> = cont
+        .in_flight
+        .drain(..)
+        .map(|c| Visit {
+            arn: c.image_recipe_arn.clone(),
+            tags: c.tags.clone(),
+            carried: Some(c),
+        })
+        .collect();
+    // The page being launched: its token, and how many of its recipes were launched.
+    let (mut page_token, mut launched) = (cont.page_token.clone(), cont.skip);
+    let mut next_token: Option<String> = None;
+    let mut page_loaded = false;
+    let mut exhausted = cont.exhausted;
+    let mut carried: Vec<Carried> = Vec::new();
+    let mut running: JoinSet<(String, Ended, u64)> = JoinSet::new();
+    let mut aimd = Aimd::new();
+    let mut visited = 0usize;
+
+    loop {
+        // Every invocation makes progress: it launches at least one recipe whatever the clock says.
+        while running.len() < aimd.limit() && (visited == 0 || !launch_cutoff.is_past()) && !work_deadline.is_past() {
+            if queue.is_empty() {
+                if exhausted {
+                    break;
+                }
+                if page_loaded {
+                    // The page is done: the next one, or the end.
+                    match next_token.take() {
+                        Some(t) => (page_token, launched) = (Some(t), 0),
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    }
+                }
+                let (rows, next) = tokio::time::timeout_at(
+                    work_deadline.instant().into(),
+                    aws.list_recipes_page(page_token.clone()),
+                )
+                .await
+                .map_err(|_| Error::Deadline("waiting for ListImageRecipes".into()))??;
+                next_token = next;
+                page_loaded = true;
+                queue.extend(rows.into_iter().skip(launched).map(|(arn, tags)| Visit {
+                    arn,
+                    tags,
+                    carried: None,
+                }));
+                if queue.is_empty() && next_token.is_none() {
+                    exhausted = true;
+                }
+                continue;
+            }
+            let Some(visit) = queue.pop_front() else { break };
+            if visit.carried.is_none() {
+                launched += 1;
+            }
+            visited += 1;
+            let recipe_stats = CallStats::child_of(stats.clone());
+            let (aws, config) = (aws.clone(), config.clone());
+            running.spawn(
+                CallStats::scope(recipe_stats.clone(), async move {
+                    let arn = visit.arn.clone();
+                    let ended = one_recipe(&aws, &config, visit, mode, work_deadline).await;
+                    (arn, ended, recipe_stats.throttled())
+                })
+                .in_current_span(),
+            );
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (recipe, ended, throttled) = joined.unwrap_or_else(|e| {
+            (
+                "<unknown>".into(),
+                Ended::Counted {
+                    status: "failed",
+                    detail: format!("internal error: {e}"),
+                },
+                0,
+            )
+        });
+        aimd.record(throttled > 0);
+        match ended {
+            Ended::Counted { status, detail } => count(&mut totals, recipe, status, detail),
+            Ended::Carry(c) => carried.push(c),
+        }
+    }
+    totals.throttled_calls = totals.throttled_calls.saturating_add(stats.throttled());
+    // Recipes not launched stay in the page (skip); recipes cut off are carried with what they did.
+    let complete = exhausted && queue.is_empty() && carried.is_empty();
+    if complete {
+        let quota = quota(aws, work_deadline.max(deadline.earlier_by(Duration::from_millis(200)))).await;
+        let s = summary(mode, &totals, true, Some(quota));
+        info!(step = "sweep", summary = %s, "sweep summary");
+        return Ok(s);
+    }
+    carried.extend(queue.into_iter().filter_map(|v| v.carried));
+    let next = Continuation {
+        page_token: page_token.clone(),
+        skip: launched,
+        exhausted,
+        in_flight: carried,
+    };
+    if totals.invocations >= MAX_INVOCATIONS {
+        let s = summary(mode, &totals, false, None);
+        error!(step = "sweep", summary = %s, "sweep stopped: too many invocations");
+        return Err(Error::Sweep(format!(
+            "stopped after {} invocations ({} recipes counted); raise the function's timeout or run the sweep again",
+            totals.invocations, totals.recipes
+        )));
+    }
+    let mut s = summary(mode, &totals, false, None);
+    s["continuation"] = json!(next);
+    let payload = json!({ "sweep": Wire { mode: Some(mode), chain: Some(chain.clone()), continuation: next, totals: totals.clone() } });
+    let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+    // Sent once, never retried blindly: an acknowledgement lost in transit would otherwise start
+    // a second chain. Only a refusal Lambda answered (it queued nothing) fails the invocation, so
+    // Lambda's own retry of this invocation can hand on again.
+    let sent = tokio::time::timeout_at(deadline.instant().into(), aws.invoke_async(function_arn, bytes)).await;
+    match sent {
+        Ok(Ok(())) => {
+            info!(step = "sweep", summary = %s, "sweep continues in the next invocation");
+            Ok(s)
+        }
+        Ok(Err(f)) if f.changed_nothing() => Err(Error::Aws(f)),
+        Ok(Err(f)) => {
+            s["handOff"] = json!(format!("uncertain: {f}"));
+            error!(step = "sweep", summary = %s, "the hand-off may not have reached Lambda; not retried (a second chain would follow)");
+            Ok(s)
+        }
+        Err(_) => {
+            s["handOff"] = json!("uncertain: Invoke did not answer before the deadline");
+            error!(step = "sweep", summary = %s, "the hand-off may not have reached Lambda; not retried (a second chain would follow)");
+            Ok(s)
+        }
+    }
+}
+
+/// The account's resource shares and principal associations against RAM's default quotas.
+async fn quota(aws: &Aws, deadline: Deadline) -> Value {
+    let count = async { tokio::join!(aws.count_active_shares(), aws.count_principal_associations()) };
+    match tokio::time::timeout_at(deadline.instant().into(), count).await {
+        Ok((Ok(shares), Ok(associations))) => json!({
+            "resourceShares": shares,
+            "resourceSharesQuota": SHARE_QUOTA,
+            "principalAssociations": associations,
+            "principalAssociationsQuota": ASSOCIATION_QUOTA,
+            "headroomPercent": headroom(&[(shares, SHARE_QUOTA), (associations, ASSOCIATION_QUOTA)]),
+        }),
+        Ok((Err(f), _) | (_, Err(f))) => json!({ "error": f.to_string() }),
+        Err(_) => json!({ "error": "RAM did not answer before the deadline" }),
+    }
+}
+
+/// Pure: the smallest headroom, in percent of the quota.
+pub fn headroom(used: &[(u64, u64)]) -> u64 {
+    used.iter()
+        .map(|&(n, q)| q.saturating_sub(n).saturating_mul(100).checked_div(q).unwrap_or(0))
+        .min()
+        .unwrap_or(100)
 }
 
 /// One recipe: the sharing flow (apply) or an inspection (report). Never fails the sweep.
-async fn one_recipe(app: Arc<App>, config: Arc<ShareConfig>, recipe: String, mode: Mode, deadline: Deadline) -> Done {
+async fn one_recipe(aws: &Aws, config: &ShareConfig, visit: Visit, mode: Mode, deadline: Deadline) -> Ended {
     let progress = Progress::default();
-    let arn = match ImageRecipeArn::parse(&recipe) {
+    let counted = |status: &'static str, detail: String| Ended::Counted { status, detail };
+    let arn = match ResourceArn::image_recipe(&visit.arn) {
         Ok(a) => a,
-        Err(e) => {
-            return Done {
-                recipe,
-                status: "failed",
-                detail: e.to_string(),
-                throttled: 0,
-            };
-        }
+        Err(e) => return counted("failed", e.to_string()),
     };
-    let flow = Flow {
-        aws: &app.aws,
-        config: &config,
+    let ctx = Ctx {
+        aws,
+        config,
         deadline,
-        recipe_may_be_new: false,
         progress: &progress,
+        made_by: "sweep",
+        may_be_new: false,
     };
-    let (status, detail) = match mode {
-        Mode::Apply => match flow.share(&arn).await {
-            Ok(s) if s.changes.is_empty() => ("compliant", String::new()),
-            Ok(s) => ("fixed", s.changes.join(", ")),
-            Err(Error::RecipeNotFound(_)) => ("deleted", "the recipe was deleted during the sweep".into()),
-            Err(e) => ("failed", e.to_string()),
-        },
-        Mode::Report => match flow.inspect(&arn).await {
-            Ok(i) => (i.status, i.detail),
-            Err(e) => ("failed", e.to_string()),
-        },
+    let facts = Facts {
+        tags: visit.tags.clone(),
+        ..Facts::default()
     };
-    if status == "failed" {
-        warn!(
-            step = "sweep",
-            recipe = recipe.as_str(),
-            detail = detail.as_str(),
-            "recipe failed; the sweep goes on"
-        );
-    }
-    Done {
-        recipe,
-        status,
-        detail,
-        throttled: progress.throttled(),
+    let before = visit.carried.clone().unwrap_or_default();
+    let result = match (mode, facts.excluded().is_some()) {
+        (Mode::Apply, true) => flow::unshare(&ctx, &arn, None, &before.shares).await.map(|u| {
+            let detail = if u.changes.is_empty() {
+                "not shared".to_string()
+            } else {
+                format!("unshared: {}", u.changes.join(", "))
+            };
+            ("excluded", detail)
+        }),
+        (Mode::Apply, false) => flow::share(&ctx, &arn, Some(facts), &before.shares).await.map(|s| {
+            if s.changes.is_empty() && !before.changed {
+                ("compliant", String::new())
+            } else {
+                ("fixed", s.changes.join(", "))
+            }
+        }),
+        (Mode::Report, _) => flow::report(&ctx, &arn, facts).await.map(|f| (f.status(), f.detail())),
+    };
+    match result {
+        Ok((status, detail)) => counted(status, detail),
+        Err(Error::NotFound { .. }) => counted("deleted", "the recipe was deleted during the sweep".into()),
+        Err(Error::Deadline(why)) if before.carries < MAX_CARRIES => {
+            info!(
+                step = "sweep",
+                recipe = visit.arn.as_str(),
+                why = why.as_str(),
+                "cut off by the end of the invocation; carried on"
+            );
+            Ended::Carry(Carried {
+                image_recipe_arn: visit.arn,
+                shares: progress.ours(),
+                changed: before.changed || progress.changed(),
+                carries: before.carries + 1,
+                tags: visit.tags,
+            })
+        }
+        Err(e) => {
+            warn!(step = "sweep", recipe = visit.arn.as_str(), error = %e, "recipe failed; the sweep goes on");
+            counted("failed", e.to_string())
+        }
     }
 }
 
@@ -361,20 +529,24 @@ mod tests {
             parse(&json!({"sweep": {"mode": "apply"}})).unwrap().unwrap().mode,
             Mode::Apply
         );
-        let cont = parse(&json!({"sweep": {"mode": "report", "continuation": {"pageToken": "t", "skip": 3}}}))
-            .unwrap()
-            .unwrap();
+        let cont =
+            parse(&json!({"sweep": {"mode": "report", "chain": "c", "continuation": {"pageToken": "t", "skip": 3}}}))
+                .unwrap()
+                .unwrap();
+        assert_eq!(cont.chain.as_deref(), Some("c"));
         assert_eq!(
             cont.continuation,
             Continuation {
                 page_token: Some("t".into()),
-                skip: 3
+                skip: 3,
+                ..Continuation::default()
             }
         );
         for bad in [
             json!({"sweep": {"mode": "delete"}}),
             json!({"sweep": "x"}),
             json!({"sweep": {"mdoe": "apply"}}),
+            json!({"sweep": {"continuation": {"inFlight": [{"nope": 1}]}}}),
         ] {
             assert!(parse(&bad).unwrap().is_err(), "{bad}");
         }
@@ -403,8 +575,8 @@ mod tests {
     }
 
     #[test]
-    fn continuation_round_trips() {
-        let t = Totals {
+    fn a_hand_off_round_trips() {
+        let totals = Totals {
             recipes: 3,
             invocations: 2,
             ..Totals::default()
@@ -412,11 +584,50 @@ mod tests {
         let c = Continuation {
             page_token: Some("p".into()),
             skip: 7,
+            exhausted: false,
+            in_flight: vec![Carried {
+                image_recipe_arn: "arn:r".into(),
+                shares: vec!["arn:s".into()],
+                changed: true,
+                carries: 1,
+                tags: BTreeMap::new(),
+            }],
         };
-        let payload = json!({"sweep": {"mode": Mode::Apply, "continuation": c, "carried": t}});
-        let back = parse(&payload).unwrap().unwrap();
+        let wire = Wire {
+            mode: Some(Mode::Apply),
+            chain: Some("chain-1".into()),
+            continuation: c.clone(),
+            totals: totals.clone(),
+        };
+        let back = parse(&json!({ "sweep": wire })).unwrap().unwrap();
         assert_eq!(back.continuation, c);
-        assert_eq!(back.carried, t);
+        assert_eq!(back.totals, totals);
         assert_eq!(back.mode, Mode::Apply);
+        assert_eq!(back.chain.as_deref(), Some("chain-1"));
+    }
+
+    #[test]
+    fn counts_and_findings() {
+        let mut t = Totals::default();
+        count(&mut t, "a".into(), "compliant", String::new());
+        count(&mut t, "b".into(), "policy-drift", "the actions differ".into());
+        count(&mut t, "c".into(), "fixed", "policy-written".into());
+        assert_eq!(t.recipes, 3);
+        assert_eq!(t.counts["compliant"], 1);
+        assert_eq!(t.findings.len(), 1);
+        assert_eq!(t.findings[0].image_recipe_arn, "b");
+        for i in 0..300 {
+            count(&mut t, format!("x{i}"), "failed", String::new());
+        }
+        assert_eq!(t.findings.len(), MAX_LISTED, "findings are capped");
+        assert_eq!(t.counts["failed"], 300, "counts are not");
+    }
+
+    #[test]
+    fn headroom_is_the_smallest_share_of_the_quota_left() {
+        assert_eq!(headroom(&[(0, 25_000), (0, 25_000)]), 100);
+        assert_eq!(headroom(&[(20_000, 25_000), (5_000, 25_000)]), 20);
+        assert_eq!(headroom(&[(30_000, 25_000)]), 0);
+        assert_eq!(headroom(&[]), 100);
     }
 }

@@ -26,14 +26,34 @@
 //!   `{"AWS": ...}` with 12-digit account ids or `arn:<partition>:iam::<account>:root` (no `*`,
 //!   no roles, no org/OU); `Action` `imagebuilder:<Letters or *>` (string or list, compared
 //!   case-sensitively); `Resource` exactly the recipe ARN; no `Condition`. The text is stored
-//!   verbatim and GetImageRecipePolicy returns it unchanged, also after promotion.
+//!   verbatim and GetImageRecipePolicy returns it unchanged while no STANDARD share holds the recipe.
+//! - **RAM writes the policy of a recipe STANDARD shares hold** (documented: RAM builds the
+//!   resource-based policy from every share that includes the resource): when a promotion
+//!   finishes and whenever principals or shares change, one statement per STANDARD share, `Sid`
+//!   `RamStatement<n>`, accounts as `arn:<p>:iam::<id>:root`, an organization as `"Principal":
+//!   "*"` with `StringEquals aws:PrincipalOrgID`, an OU with `ForAnyValue:StringLike
+//!   aws:PrincipalOrgPaths` `o-…/*/ou-…/*`; actions those of the share's permission.
 //! - **GetImageRecipePolicy on a recipe without a policy** → `ResourceNotFoundException` (404).
 //!   **GetImageRecipe on a missing recipe** → `ResourceNotFoundException` too, although the
 //!   model does not list it on that operation. A malformed ARN → `InvalidRequestException` on
 //!   the Get operations, `InvalidParameterValueException` on Put.
-//! - **Put on a recipe already in an ACTIVE share** (any featureSet) replaces that share's
-//!   principals with the policy's accounts instead of creating a second share; a share still
-//!   CREATED_FROM_POLICY also follows the new actions, a promoted one keeps its permission.
+//! - **Put on a recipe an ACTIVE CREATED_FROM_POLICY share holds** replaces that share's
+//!   principals and permission with the policy's instead of creating a second share. **Put on a
+//!   recipe only promoted (or promoting) shares hold** is modeled pessimistically: the text is
+//!   stored, the STANDARD share is untouched, and a second CREATED_FROM_POLICY share is made, so
+//!   a flow that rewrites the policy of a shared recipe is caught.
+//! - **TagResource (RAM)** on a share: only once it is ACTIVE STANDARD; a CREATED_FROM_POLICY or
+//!   PROMOTING_TO_STANDARD share answers `InvalidParameterException` (undocumented; RAM's model
+//!   has no better-fitting error). At most 50 tags. GetResourceShares reports them and honours
+//!   `tagFilters` (no values: any value of the key).
+//! - **TagResource / ListTagsForResource (Image Builder)** `/tags/{resourceArn}` on recipes;
+//!   GetImageRecipe and ListImageRecipes report the tags.
+//! - **DeleteImageRecipe** refuses a recipe any ACTIVE share holds (`ResourceDependencyException`,
+//!   as the user guide says owners cannot delete a shared recipe); a missing one answers
+//!   `ResourceNotFoundException` (not in the model's list for the operation).
+//! - **Consumers that depend on a recipe** ([`StandIn::set_in_use`]): DeleteResourceShare of a
+//!   share holding it, and DisassociateResourceShare of it, answer `OperationNotPermittedException`
+//!   ("in use by consumer accounts"); what RAM really answers is undocumented.
 //! - **Share created from a policy**: name `PolicyShare-<n>`, ARN
 //!   `arn:<p>:ram:<region>:<account>:resource-share/<uuid>`, `allowExternalPrincipals` true,
 //!   principals = the policy's account ids. Invisible to every RAM operation (including
@@ -68,8 +88,8 @@
 //!   false → `OperationNotPermittedException`; the response rows say `ASSOCIATING` /
 //!   `DISASSOCIATING` but the change is immediate; disassociating something not associated is
 //!   a no-op; a disassociated principal disappears from GetResourceShareAssociations (no
-//!   `DISASSOCIATED` rows); a recipe taken out of its last ACTIVE share loses its policy. The
-//!   policy text is not rewritten when principals change.
+//!   `DISASSOCIATED` rows); a recipe taken out of its last ACTIVE share loses its policy; RAM
+//!   rewrites the policies of the share's recipes (see above).
 //! - **DeleteResourceShare**: STANDARD → status `DELETED` (still listed by GetResourceShares,
 //!   its associations reported `DISASSOCIATED`) and each recipe in no other ACTIVE share loses
 //!   its policy; CREATED_FROM_POLICY / PROMOTING_TO_STANDARD → `OperationNotPermittedException`;
@@ -105,9 +125,9 @@
 //!   pages shift what the next page holds (AWS documents nothing stronger).
 //! - **Fixture helpers that bypass the API**: [`StandIn::put_policy_only`] stores a policy with
 //!   no share; [`StandIn::delete_share`] deletes any share as DeleteResourceShare would (also a
-//!   CREATED_FROM_POLICY one, which the API refuses); [`StandIn::set_policy`] on a recipe whose
-//!   share is already STANDARD replaces that share's principals (as PutImageRecipePolicy does,
-//!   see above), which leaves the share's permission alone.
+//!   CREATED_FROM_POLICY one, which the API refuses); [`StandIn::set_policy`] behaves as
+//!   PutImageRecipePolicy does (see above); [`StandIn::associate_principal`] and
+//!   [`StandIn::untag_share`] act as someone changing a share by hand.
 //! - **Unsigned requests** (no `Authorization: AWS4-HMAC-SHA256...`) → 403
 //!   `ForbiddenException` for Image Builder, `MissingAuthenticationTokenException` for RAM (RAM
 //!   models no 403 error). **Unknown path/method** → 404 `UnknownOperationException`.
@@ -122,6 +142,8 @@ mod policy;
 mod ratelimit;
 mod routes;
 pub mod runtime_api;
+#[cfg(feature = "sdk")]
+mod sdk;
 mod service;
 mod util;
 
@@ -133,6 +155,8 @@ use crate::service::{CFN_PREFIX, Shared};
 
 pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
 pub use crate::routes::{COMMON_ERRORS, ERRORS, ROUTES, Route, UNMODELED_ON_OP};
+#[cfg(feature = "sdk")]
+pub use crate::sdk::sdk_config;
 pub use crate::util::civil_utc;
 
 /// How the stand-in behaves. `Options::default()` is the plain, fast, happy-path setup.
@@ -278,6 +302,7 @@ pub struct Snapshot {
 pub struct RecipeState {
     pub arn: String,
     pub policy: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +316,15 @@ pub struct ShareState {
     pub resources: Vec<String>,
     pub principals: Vec<String>,
     pub permission_arn: String,
+    /// RAM tags, in the order added.
+    pub tags: Vec<(String, String)>,
+}
+
+impl ShareState {
+    /// The value of RAM tag `key`, if set.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +346,10 @@ impl Snapshot {
             .iter()
             .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == recipe))
             .collect()
+    }
+
+    pub fn tags_of(&self, recipe: &str) -> Option<&std::collections::BTreeMap<String, String>> {
+        self.recipes.iter().find(|r| r.arn == recipe).map(|r| &r.tags)
     }
 
     pub fn policy_of(&self, recipe: &str) -> Option<&str> {
@@ -449,6 +487,55 @@ impl StandIn {
         let mut inner = self.shared.lock();
         for arn in arns {
             inner.state.add_recipe(&arn);
+        }
+    }
+
+    /// Sets an Image Builder tag on a recipe (adding the recipe if missing), as TagResource would.
+    pub fn tag_recipe(&self, arn: &str, key: &str, value: &str) {
+        self.shared.lock().state.tag_recipe(arn, key, value);
+    }
+
+    /// Adds a recipe under the name it was created with (`ListImageRecipes` filters and reports
+    /// that name; the ARN carries it lower-cased).
+    pub fn add_recipe_named(&self, arn: &str, name: &str) {
+        self.shared.lock().state.name_recipe(arn, name);
+    }
+
+    /// Marks a recipe as depended on by consumers: RAM then refuses to delete a share holding it
+    /// or take it out of one (`OperationNotPermittedException`), as it does while consumers use a
+    /// shared resource.
+    pub fn set_in_use(&self, arn: &str, in_use: bool) {
+        self.shared.lock().state.set_in_use(arn, in_use);
+    }
+
+    /// DeleteImageRecipe as its owner would call it: refused (with the error Image Builder gives)
+    /// while a share holds the recipe.
+    pub fn delete_image_recipe(&self, arn: &str) -> Result<(), String> {
+        let input = serde_json::json!({ "imageRecipeArn": arn });
+        let mut inner = self.shared.lock();
+        inner
+            .state
+            .call("imagebuilder", "DeleteImageRecipe", &input, "fixture", Instant::now())
+            .map(drop)
+            .map_err(|e| format!("{}: {}", e.code, e.message))
+    }
+
+    /// Removes every tag from a resource share, as if someone had untagged it by hand.
+    pub fn untag_share(&self, share_arn: &str) {
+        self.shared.lock().state.untag_share(share_arn);
+    }
+
+    /// Associates `principal` with a STANDARD share, as if someone had done it by hand (RAM
+    /// rewrites the policies of the share's resources).
+    pub fn associate_principal(&self, share_arn: &str, principal: &str) {
+        let input = serde_json::json!({ "resourceShareArn": share_arn, "principals": [principal] });
+        let mut inner = self.shared.lock();
+        if let Err(e) = inner
+            .state
+            .call("ram", "AssociateResourceShare", &input, "fixture", Instant::now())
+        {
+            drop(inner);
+            panic!("StandIn::associate_principal({share_arn}, {principal}): {}", e.message);
         }
     }
 

@@ -6,7 +6,7 @@
 //! timers. Where AWS documents no behaviour, the choice made is written next to the code and
 //! summed up on [`StandIn`](crate::StandIn).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -119,6 +119,17 @@ fn missing(member: &str) -> ApiError {
     )
 }
 
+/// Undocumented what RAM answers when consumers still depend on a shared resource: modeled as the
+/// refusal the model lists on DeleteResourceShare and DisassociateResourceShare.
+fn in_use_error(share: &str, resource: &str) -> ApiError {
+    ApiError::new(
+        "OperationNotPermittedException",
+        format!(
+            "The resource {resource} in resource share {share} is in use by consumer accounts and cannot be unshared"
+        ),
+    )
+}
+
 fn malformed(arn: &str) -> ApiError {
     ApiError::new(
         "MalformedArnException",
@@ -188,10 +199,35 @@ fn share_arns_filter(input: &Value) -> Result<Option<Vec<String>>, ApiError> {
     Ok(list)
 }
 
+/// GetResourceShares' `tagFilters`: `[{tagKey, tagValues}]`; no values match any value of the key.
+fn tag_filters(input: &Value) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    match input.get("tagFilters") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|f| {
+                let key = f
+                    .get("tagKey")
+                    .and_then(Value::as_str)
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| invalid_parameter("a tag filter's tagKey must be a non-empty string"))?;
+                let values = opt_list(f, "tagValues")?.unwrap_or_default();
+                Ok((key.to_string(), values))
+            })
+            .collect(),
+        Some(other) => Err(invalid_parameter(format!("tagFilters must be a list, got {other}"))),
+    }
+}
+
 struct Recipe {
     arn: String,
     policy: Option<String>,
     created: SystemTime,
+    tags: BTreeMap<String, String>,
+    /// The name as created (capitals and spaces allowed); the ARN's name segment otherwise.
+    display_name: Option<String>,
+    /// Consumers depend on it: RAM refuses to unshare it ([`crate::StandIn::set_in_use`]).
+    in_use: bool,
 }
 
 #[derive(Clone)]
@@ -215,6 +251,8 @@ struct Share {
     visible_at: Instant,
     /// A running promotion: when it completes, and the managed permission it attaches.
     promotion: Option<(Instant, String)>,
+    /// RAM tags (`TagResource`), in the order added; a key is set once.
+    tags: Vec<(String, String)>,
 }
 
 struct Permission {
@@ -327,6 +365,8 @@ impl State {
                     share.feature_set = STANDARD;
                     share.promotion = None;
                     share.updated = SystemTime::now();
+                    let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
+                    self.write_ram_policies(&resources);
                     changed = true;
                 }
                 Some(_) => still.push(i),
@@ -419,7 +459,109 @@ impl State {
                 arn: arn.to_string(),
                 policy: None,
                 created: SystemTime::now(),
+                tags: BTreeMap::new(),
+                display_name: None,
+                in_use: false,
             });
+        }
+    }
+
+    /// Sets a tag on a recipe (adding the recipe if missing), as Image Builder's TagResource would.
+    pub(crate) fn tag_recipe(&mut self, arn: &str, key: &str, value: &str) {
+        self.add_recipe(arn);
+        if let Some(r) = self.recipe_mut(arn) {
+            r.tags.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    pub(crate) fn untag_share(&mut self, arn: &str) {
+        if let Some(&i) = self.share_index.get(arn) {
+            self.shares[i].tags.clear();
+        }
+    }
+
+    /// Gives a recipe the name it was created with (its ARN carries it lower-cased, spaces as `-`).
+    pub(crate) fn name_recipe(&mut self, arn: &str, name: &str) {
+        self.add_recipe(arn);
+        if let Some(r) = self.recipe_mut(arn) {
+            r.display_name = Some(name.to_string());
+        }
+    }
+
+    /// Marks a recipe as depended on by consumers (RAM then refuses to unshare it) or not.
+    pub(crate) fn set_in_use(&mut self, arn: &str, in_use: bool) {
+        if let Some(r) = self.recipe_mut(arn) {
+            r.in_use = in_use;
+        }
+    }
+
+    fn in_use(&self, resources: &[String]) -> Option<String> {
+        resources
+            .iter()
+            .find(|r| self.recipe(r).is_some_and(|r| r.in_use))
+            .cloned()
+    }
+
+    /// RAM writes the policy of a resource held by STANDARD shares itself, combining every such
+    /// share (RAM user guide, "Resource-based policy"): one statement per share, accounts as
+    /// `arn:<p>:iam::<id>:root`, an organization as `"Principal": "*"` with an
+    /// `aws:PrincipalOrgID` condition, an OU with `aws:PrincipalOrgPaths`. A resource no STANDARD
+    /// share holds keeps the text it has.
+    fn write_ram_policies(&mut self, recipes: &[String]) {
+        for arn in recipes {
+            let mut statements = Vec::new();
+            for &i in self.shares_holding(arn) {
+                let s = &self.shares[i];
+                if s.status != ACTIVE || s.feature_set != STANDARD {
+                    continue;
+                }
+                let actions = self
+                    .perm(&s.permission_arn)
+                    .map(|p| p.actions.clone())
+                    .unwrap_or_default();
+                let (mut accounts, mut orgs) = (Vec::new(), Vec::new());
+                for p in &s.principals {
+                    match principal_kind(&p.entity) {
+                        Ok(PrincipalKind::Organization) => orgs.push(p.entity.clone()),
+                        _ => accounts.push(format!("arn:{}:iam::{}:root", self.opts.partition, p.entity)),
+                    }
+                }
+                if !accounts.is_empty() {
+                    statements.push(json!({
+                        "Sid": format!("RamStatement{}", statements.len() + 1),
+                        "Effect": "Allow",
+                        "Principal": {"AWS": accounts},
+                        "Action": actions,
+                        "Resource": arn,
+                    }));
+                }
+                for org in orgs {
+                    // arn:<p>:organizations::<acct>:organization/o-x  or  …:ou/o-x/ou-y
+                    let path = org.rsplit(':').next().unwrap_or_default();
+                    let condition = match path.split('/').collect::<Vec<_>>()[..] {
+                        ["ou", o, ou] => {
+                            json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": format!("{o}/*/{ou}/*")}})
+                        }
+                        [_, o] => json!({"StringEquals": {"aws:PrincipalOrgID": o}}),
+                        _ => json!({}),
+                    };
+                    statements.push(json!({
+                        "Sid": format!("RamStatement{}", statements.len() + 1),
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": actions,
+                        "Resource": arn,
+                        "Condition": condition,
+                    }));
+                }
+            }
+            if statements.is_empty() {
+                continue;
+            }
+            let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+            if let Some(r) = self.recipe_mut(arn) {
+                r.policy = Some(text);
+            }
         }
     }
 
@@ -465,6 +607,7 @@ impl State {
         share.updated = SystemTime::now();
         let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
         self.clear_unshared_policies(&resources);
+        self.write_ram_policies(&resources);
         true
     }
 
@@ -477,7 +620,14 @@ impl State {
         // Stored verbatim: AWS does not document whether it normalizes the text.
         recipe.policy = Some(text.to_string());
         let sys = SystemTime::now();
-        let existing = self.active_share_of(arn);
+        // Undocumented what a policy does to a resource a STANDARD share already holds: modeled
+        // pessimistically, as a second CREATED_FROM_POLICY share beside it, so a flow that writes
+        // the policy of a shared recipe fails its tests.
+        let existing = self
+            .shares_holding(arn)
+            .iter()
+            .copied()
+            .find(|&i| self.shares[i].status == ACTIVE && self.shares[i].feature_set == CREATED_FROM_POLICY);
         match existing {
             Some(i) => {
                 // Undocumented: a new policy on a recipe that already has a policy share
@@ -532,6 +682,7 @@ impl State {
                     updated: sys,
                     visible_at: now + self.opts.share_visible_after,
                     promotion: None,
+                    tags: Vec::new(),
                 };
                 self.push_share(share);
             }
@@ -624,8 +775,20 @@ impl State {
     }
 
     /// Runs one AWS operation on the (already merged query + body) input.
-    pub(crate) fn call(&mut self, op: &str, input: &Value, request_id: &str, now: Instant) -> Result<Value, ApiError> {
+    pub(crate) fn call(
+        &mut self,
+        service: &str,
+        op: &str,
+        input: &Value,
+        request_id: &str,
+        now: Instant,
+    ) -> Result<Value, ApiError> {
         self.tick(now);
+        match (service, op) {
+            ("ram", "TagResource") => return self.tag_share(input, now),
+            ("imagebuilder", "TagResource") => return self.tag_image_builder_resource(input),
+            _ => {}
+        }
         match op {
             "GetImageRecipePolicy" => self.get_image_recipe_policy(input, request_id),
             "PutImageRecipePolicy" => self.put_image_recipe_policy(input, request_id, now),
@@ -641,6 +804,8 @@ impl State {
             "DisassociateResourceShare" => self.associate(input, now, false),
             "PromoteResourceShareCreatedFromPolicy" => self.promote_share(input, now),
             "DeleteResourceShare" => self.delete_share(input, now),
+            "ListTagsForResource" => self.list_tags_for_resource(input),
+            "DeleteImageRecipe" => self.delete_image_recipe(input, request_id),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation {op}"),
@@ -782,7 +947,7 @@ impl State {
                 "parentImage": f.parent_image,
                 "blockDeviceMappings": [],
                 "dateCreated": iso8601(recipe.created),
-                "tags": {},
+                "tags": recipe.tags,
             }
         }))
     }
@@ -797,8 +962,13 @@ impl State {
         let mut path = parts[5].split('/').skip(1);
         let partition = or(parts[1], &self.opts.partition);
         let region = or(parts[3], &self.opts.region);
+        let arn_name = path.next().unwrap_or("recipe");
+        let name = self
+            .recipe(arn)
+            .and_then(|r| r.display_name.as_deref())
+            .unwrap_or(arn_name);
         RecipeFacts {
-            name: path.next().unwrap_or("recipe"),
+            name,
             version: path.next().unwrap_or("1.0.0"),
             owner: or(parts[4], &self.opts.account),
             partition,
@@ -851,7 +1021,7 @@ impl State {
                 "owner": f.owner,
                 "parentImage": f.parent_image,
                 "dateCreated": iso8601(r.created),
-                "tags": {},
+                "tags": r.tags,
             })
         };
         let mut out = self.paged_with(
@@ -887,7 +1057,7 @@ impl State {
             "owningAccountId": self.opts.account,
             "allowExternalPrincipals": true,
             "status": s.status,
-            "tags": [],
+            "tags": s.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
             "creationTime": epoch_seconds(s.created),
             "lastUpdatedTime": epoch_seconds(s.updated),
             "featureSet": s.feature_set,
@@ -958,6 +1128,14 @@ impl State {
         )?;
         let name = opt_str(input, "name")?;
         let permission = opt_str(input, "permissionArn")?;
+        let filters = tag_filters(input)?;
+        let tags_match = |s: &Share| {
+            filters.iter().all(|(key, values)| {
+                s.tags
+                    .iter()
+                    .any(|(k, v)| k == key && (values.is_empty() || values.contains(v)))
+            })
+        };
         let mut rows: Vec<&Share> = Vec::new();
         if is_self {
             for i in self.candidate_shares(arns.as_deref(), None) {
@@ -966,6 +1144,7 @@ impl State {
                     || status.is_some_and(|st| st != s.status)
                     || name.is_some_and(|n| n != s.name)
                     || permission.is_some_and(|p| p != s.permission_arn)
+                    || !tags_match(s)
                 {
                     continue;
                 }
@@ -1175,6 +1354,9 @@ impl State {
                 return Err(unknown("resource", r));
             }
         }
+        if !add && let Some(used) = self.in_use(&resources) {
+            return Err(in_use_error(share_arn, &used));
+        }
         let sys = SystemTime::now();
         let status = if add { "ASSOCIATING" } else { "DISASSOCIATING" };
         let share = &mut self.shares[i];
@@ -1232,6 +1414,11 @@ impl State {
             self.unindex_resource(r, i);
         }
         self.clear_unshared_policies(&removed_resources);
+        if !principals.is_empty() {
+            let held: Vec<String> = self.shares[i].resources.iter().map(|r| r.entity.clone()).collect();
+            self.write_ram_policies(&held);
+        }
+        self.write_ram_policies(&removed_resources);
         let token = token.map(str::to_string).unwrap_or_else(|| self.rng.uuid());
         let response = json!({"resourceShareAssociations": rows, "clientToken": token});
         self.remember(op, &token, params, &response);
@@ -1378,11 +1565,123 @@ impl State {
                 ),
             ));
         }
+        let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
+        if let Some(used) = self.in_use(&resources) {
+            return Err(in_use_error(arn, &used));
+        }
+        let share = &mut self.shares[i];
         share.status = DELETED;
         share.updated = SystemTime::now();
-        let resources: Vec<String> = share.resources.iter().map(|r| r.entity.clone()).collect();
         self.clear_unshared_policies(&resources);
+        self.write_ram_policies(&resources);
         Ok(json!({"returnValue": true, "clientToken": token}))
+    }
+
+    /// RAM's TagResource on a resource share. Undocumented whether a share still
+    /// CREATED_FROM_POLICY or PROMOTING_TO_STANDARD can be tagged: modeled pessimistically, as
+    /// refused until the promotion has finished (`InvalidParameterException`, the model's fit).
+    fn tag_share(&mut self, input: &Value, now: Instant) -> Result<Value, ApiError> {
+        let tags = match input.get("tags") {
+            Some(Value::Array(list)) if !list.is_empty() => list
+                .iter()
+                .map(|t| {
+                    match (
+                        t.get("key").and_then(Value::as_str),
+                        t.get("value").and_then(Value::as_str),
+                    ) {
+                        (Some(k), v) if !k.is_empty() && k.len() <= 128 && v.is_none_or(|v| v.len() <= 256) => {
+                            Ok((k.to_string(), v.unwrap_or_default().to_string()))
+                        }
+                        _ => Err(invalid_parameter(
+                            "each tag needs a key of 1-128 and a value of at most 256 characters",
+                        )),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(missing("tags")),
+        };
+        let Some(arn) = opt_str(input, "resourceShareArn")? else {
+            return match opt_str(input, "resourceArn")? {
+                // Tags on managed permissions are accepted and not modeled further.
+                Some(p) if self.perm(p).is_some() => Ok(json!({})),
+                Some(p) => Err(unknown("permission", p)),
+                None => Err(missing("resourceShareArn")),
+            };
+        };
+        let i = self.find_share(arn, now)?;
+        let share = &mut self.shares[i];
+        if share.feature_set != STANDARD || share.status != ACTIVE {
+            return Err(invalid_parameter(format!(
+                "The resource share {arn} ({}, {}) cannot be tagged; a share created from a policy can be tagged once it is promoted",
+                share.feature_set, share.status
+            )));
+        }
+        for (k, v) in tags {
+            match share.tags.iter_mut().find(|(key, _)| *key == k) {
+                Some(existing) => existing.1 = v,
+                None => share.tags.push((k, v)),
+            }
+        }
+        if share.tags.len() > 50 {
+            return Err(ApiError::new(
+                "TagLimitExceededException",
+                "A resource share can have at most 50 tags",
+            ));
+        }
+        share.updated = SystemTime::now();
+        Ok(json!({}))
+    }
+
+    /// Image Builder's TagResource (`POST /tags/{resourceArn}`) on a recipe.
+    fn tag_image_builder_resource(&mut self, input: &Value) -> Result<Value, ApiError> {
+        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
+        let Some(tags) = input.get("tags").and_then(Value::as_object).filter(|t| !t.is_empty()) else {
+            return Err(ApiError::new(
+                "InvalidParameterException",
+                "tags must be a non-empty map",
+            ));
+        };
+        if !self.has_recipe(arn) {
+            return Err(Self::not_found(arn));
+        }
+        for (k, v) in tags {
+            let v = v
+                .as_str()
+                .ok_or_else(|| ApiError::new("InvalidParameterException", "tag values must be strings"))?;
+            self.tag_recipe(arn, k, v);
+        }
+        Ok(json!({}))
+    }
+
+    /// Image Builder's ListTagsForResource (`GET /tags/{resourceArn}`).
+    fn list_tags_for_resource(&self, input: &Value) -> Result<Value, ApiError> {
+        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
+        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
+        Ok(json!({"tags": recipe.tags}))
+    }
+
+    /// DeleteImageRecipe: Image Builder refuses to delete a recipe a share still holds
+    /// (`ResourceDependencyException`; the user guide says owners cannot delete a shared recipe).
+    fn delete_image_recipe(&mut self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let arn = Self::recipe_arn(input, "InvalidRequestException")?.to_string();
+        if !self.has_recipe(&arn) {
+            return Err(Self::not_found(&arn));
+        }
+        if let Some(&i) = self
+            .shares_holding(&arn)
+            .iter()
+            .find(|&&i| self.shares[i].status == ACTIVE)
+        {
+            return Err(ApiError::new(
+                "ResourceDependencyException",
+                format!(
+                    "The image recipe {arn} cannot be deleted because it is shared (resource share {}); unshare it first",
+                    self.shares[i].arn
+                ),
+            ));
+        }
+        self.remove_recipe(&arn);
+        Ok(json!({"requestId": request_id, "imageRecipeArn": arn}))
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
@@ -1393,6 +1692,7 @@ impl State {
                 .map(|r| RecipeState {
                     arn: r.arn.clone(),
                     policy: r.policy.clone(),
+                    tags: r.tags.clone(),
                 })
                 .collect(),
             shares: self
@@ -1406,6 +1706,7 @@ impl State {
                     resources: s.resources.iter().map(|a| a.entity.clone()).collect(),
                     principals: s.principals.iter().map(|a| a.entity.clone()).collect(),
                     permission_arn: s.permission_arn.clone(),
+                    tags: s.tags.clone(),
                 })
                 .collect(),
             permissions: self

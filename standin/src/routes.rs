@@ -11,6 +11,7 @@ pub struct Route {
     /// botocore operation name, also the name used by [`crate::StandIn::fault`].
     pub op: &'static str,
     pub method: &'static str,
+    /// As in the model's `requestUri`; a `{label}` segment is a member taken from the path.
     pub path: &'static str,
     /// Input members the stand-in reads from the query string. The dispatcher copies exactly
     /// these into the operation's input; a route with query members takes no body (true of
@@ -61,6 +62,48 @@ pub const ROUTES: &[Route] = &[
         path: "/ListImageRecipes",
         query: &[],
         errors: &["InvalidRequestException", "InvalidPaginationTokenException"],
+    },
+    Route {
+        service: IB,
+        op: "TagResource",
+        method: "POST",
+        path: "/tags/{resourceArn}",
+        query: &[],
+        errors: &["InvalidParameterException", "ResourceNotFoundException"],
+    },
+    Route {
+        service: IB,
+        op: "ListTagsForResource",
+        method: "GET",
+        path: "/tags/{resourceArn}",
+        query: &[],
+        errors: &["ResourceNotFoundException"],
+    },
+    Route {
+        service: IB,
+        op: "DeleteImageRecipe",
+        method: "DELETE",
+        path: "/DeleteImageRecipe",
+        query: &["imageRecipeArn"],
+        errors: &[
+            "InvalidRequestException",
+            "ResourceDependencyException",
+            "ResourceNotFoundException",
+        ],
+    },
+    Route {
+        service: RAM,
+        op: "TagResource",
+        method: "POST",
+        path: "/tagresource",
+        query: &[],
+        errors: &[
+            "MissingRequiredParameterException",
+            "InvalidParameterException",
+            "MalformedArnException",
+            "UnknownResourceException",
+            "TagLimitExceededException",
+        ],
     },
     Route {
         service: RAM,
@@ -211,6 +254,8 @@ pub const ERRORS: &[(&str, &str, u16)] = &[
     (IB, "InvalidParameterValueException", 400),
     (IB, "ResourceNotFoundException", 404),
     (IB, "InvalidPaginationTokenException", 400),
+    (IB, "InvalidParameterException", 400),
+    (IB, "ResourceDependencyException", 400),
     // RAM
     (RAM, "ServerInternalException", 500),
     (RAM, "ServiceUnavailableException", 503),
@@ -225,6 +270,7 @@ pub const ERRORS: &[(&str, &str, u16)] = &[
     (RAM, "IdempotentParameterMismatchException", 400),
     (RAM, "InvalidStateTransitionException", 400),
     (RAM, "UnmatchedPolicyPermissionException", 400),
+    (RAM, "TagLimitExceededException", 400),
 ];
 
 /// Errors that are not shapes of either service model but are what AWS front ends send:
@@ -242,6 +288,8 @@ pub const COMMON_ERRORS: &[(&str, &str, u16)] = &[
 pub const UNMODELED_ON_OP: &[(&str, &str)] = &[
     // A recipe that does not exist: only Get/Put*Policy model ResourceNotFoundException.
     ("GetImageRecipe", "ResourceNotFoundException"),
+    ("DeleteImageRecipe", "ResourceNotFoundException"),
+    ("TagResource", "MissingRequiredParameterException"),
     // A missing required member: RAM's own name for it, used on every RAM operation.
     ("ListResources", "MissingRequiredParameterException"),
     ("GetResourceShares", "MissingRequiredParameterException"),
@@ -257,9 +305,26 @@ pub const UNMODELED_ON_OP: &[(&str, &str)] = &[
     ),
 ];
 
-/// The route for a method + path, if any.
-pub(crate) fn find_route(method: &str, path: &str) -> Option<&'static Route> {
-    ROUTES.iter().find(|r| r.method == method && r.path == path)
+/// The route for a method + path, if any, with the members its `{label}` segments carry
+/// (percent-decoded: the SDK encodes a `/` inside a label as `%2F`).
+pub(crate) fn find_route(method: &str, path: &str) -> Option<(&'static Route, Vec<(&'static str, String)>)> {
+    ROUTES.iter().filter(|r| r.method == method).find_map(|r| {
+        let want: Vec<&str> = r.path.split('/').collect();
+        let got: Vec<&str> = path.split('/').collect();
+        if want.len() != got.len() {
+            return None;
+        }
+        let mut labels = Vec::new();
+        for (w, g) in want.iter().zip(&got) {
+            match w.strip_prefix('{').and_then(|l| l.strip_suffix('}')) {
+                Some(label) if !g.is_empty() => labels.push((label, crate::util::decode_path_segment(g))),
+                Some(_) => return None,
+                None if w == g => {}
+                None => return None,
+            }
+        }
+        Some((r, labels))
+    })
 }
 
 /// HTTP status of an emitted error code; 400 for codes outside the tables (only reachable
@@ -289,8 +354,9 @@ mod tests {
             }
         }
         for (op, code) in UNMODELED_ON_OP {
-            let r = ROUTES.iter().find(|r| r.op == *op).expect("known op");
-            assert!(r.errors.contains(code), "{op}/{code} not emitted");
+            // An operation name can exist in both services (TagResource): one of them emits it.
+            let emitted = ROUTES.iter().filter(|r| r.op == *op).any(|r| r.errors.contains(code));
+            assert!(emitted, "{op}/{code} not emitted");
         }
     }
 }

@@ -207,8 +207,8 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
     if is_lambda_invoke(&req) {
         return lambda_invoke(&sh, req, &request_id).await;
     }
-    let route = find_route(&req.method, &req.path);
-    let op = route.map(|r| r.op).unwrap_or(UNKNOWN_OP);
+    let found = find_route(&req.method, &req.path);
+    let op = found.as_ref().map(|(r, _)| r.op).unwrap_or(UNKNOWN_OP);
     let body = body_value(&req.body);
     sh.lock().record(op, || Call {
         op: op.to_string(),
@@ -218,7 +218,7 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
         body: body.clone(),
         headers: req.headers.clone(),
     });
-    let Some(route) = route else {
+    let Some((route, labels)) = found else {
         return aws_error(
             "*",
             "UnknownOperationException",
@@ -285,13 +285,19 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
             }
         }
     }
+    for (member, value) in labels {
+        input.insert(member.to_string(), Value::String(value));
+    }
     for member in route.query {
         if let Some((_, v)) = req.query.iter().find(|(k, _)| k == member) {
             input.insert(member.to_string(), Value::String(v.clone()));
         }
     }
     let input = Value::Object(input);
-    let result = sh.lock().state.call(op, &input, &request_id, Instant::now());
+    let result = sh
+        .lock()
+        .state
+        .call(route.service, op, &input, &request_id, Instant::now());
     match result {
         Ok(out) => Reply::Send(Response::json(200, &out).header("x-amzn-RequestId", &request_id)),
         Err(e) => aws_error(route.service, e.code, &e.message, &request_id),

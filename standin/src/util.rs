@@ -42,6 +42,11 @@ pub(crate) fn parse_query(raw: &str) -> Vec<(String, String)> {
 
 /// Seconds since the epoch as a JSON number: restJson1's default timestamp format, which is
 /// what every RAM `DateTime` member uses.
+/// A percent-encoded path segment, decoded (`+` stays a `+` in paths).
+pub(crate) fn decode_path_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
 pub(crate) fn epoch_seconds(t: SystemTime) -> serde_json::Value {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     // Millisecond precision, like AWS; rounding through f64 keeps the JSON short.

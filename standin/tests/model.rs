@@ -162,13 +162,191 @@ fn policy_share_promotion_lifecycle() {
     assert_eq!(promote_share(&url, &share2).status, 200);
     assert_eq!(s.snapshot().customer_permissions(), 1);
 
-    // Re-putting a policy updates the existing share's principals; no second share.
+    // Once a STANDARD share holds the recipe, RAM writes its policy: accounts as root ARNs.
+    let written: Value = serde_json::from_str(get_policy(&url, &r).json()["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        written["Statement"][0]["Principal"],
+        json!({"AWS": ["arn:aws:iam::111122223333:root"]})
+    );
+    assert_eq!(written["Statement"][0]["Resource"], r.as_str());
+    // A policy written on such a recipe is modeled pessimistically: a second share beside the first.
+    let p2 = policy(&r, &["arn:aws:iam::444455556666:root", "111122223333"]);
+    assert_eq!(put_policy(&url, &r, &p2).status, 200);
+    let snap = s.snapshot();
+    assert_eq!(snap.shares_of(&r).len(), 2);
+    assert_eq!(
+        snap.share(&share).unwrap().principals,
+        ["111122223333"],
+        "the STANDARD share is untouched"
+    );
+    assert_eq!(get_policy(&url, &r).json()["policy"], p2.as_str());
+}
+
+#[test]
+fn a_policy_on_a_recipe_still_created_from_policy_updates_that_share() {
+    let s = StandIn::start(fast());
+    let url = s.url();
+    let (r, share, _) = share_recipe(&s, "reput");
     let p2 = policy(&r, &["arn:aws:iam::444455556666:root", "111122223333"]);
     assert_eq!(put_policy(&url, &r, &p2).status, 200);
     let snap = s.snapshot();
     assert_eq!(snap.shares_of(&r).len(), 1);
-    assert_eq!(snap.shares_of(&r)[0].principals, ["111122223333", "444455556666"]);
-    assert_eq!(get_policy(&url, &r).json()["policy"], p2.as_str());
+    assert_eq!(snap.share(&share).unwrap().principals, ["111122223333", "444455556666"]);
+}
+
+#[test]
+fn shares_are_tagged_only_once_promoted_and_filtered_by_tag() {
+    let s = StandIn::start(Options {
+        promotion_time: Duration::from_millis(200),
+        ..Options::default()
+    });
+    let url = s.url();
+    let (_, share, cfp) = share_recipe(&s, "tagged");
+    let tag = |share: &str| {
+        ram(
+            &url,
+            "/tagresource",
+            json!({"resourceShareArn": share, "tags": [{"key": "recipe-share:managed", "value": "true"}]}),
+        )
+    };
+    assert_eq!(
+        tag(&share).error_type(),
+        Some("InvalidParameterException"),
+        "not while CREATED_FROM_POLICY"
+    );
+    assert_eq!(promote_permission(&url, &cfp, "Std", "t").status, 200);
+    assert_eq!(promote_share(&url, &share).status, 200);
+    assert_eq!(
+        tag(&share).error_type(),
+        Some("InvalidParameterException"),
+        "not while PROMOTING_TO_STANDARD"
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(tag(&share).status, 200);
+    let filtered = |key: &str, values: Value| {
+        list_all(
+            &url,
+            "/getresourceshares",
+            "resourceShares",
+            json!({"resourceOwner": "SELF", "tagFilters": [{"tagKey": key, "tagValues": values}]}),
+        )
+    };
+    let hit = filtered("recipe-share:managed", json!(["true"]));
+    assert_eq!(hit.len(), 1);
+    assert_eq!(
+        hit[0]["tags"],
+        json!([{"key": "recipe-share:managed", "value": "true"}])
+    );
+    assert_eq!(
+        filtered("recipe-share:managed", json!([])).len(),
+        1,
+        "no values: any value"
+    );
+    assert!(filtered("recipe-share:managed", json!(["false"])).is_empty());
+    assert!(filtered("other", json!([])).is_empty());
+}
+
+#[test]
+fn organizations_are_written_by_ram_as_a_condition() {
+    let s = StandIn::start(fast());
+    let url = s.url();
+    let (r, share, cfp) = share_recipe(&s, "org");
+    assert_eq!(promote_permission(&url, &cfp, "Std", "t").status, 200);
+    assert_eq!(promote_share(&url, &share).status, 200);
+    std::thread::sleep(Duration::from_millis(60));
+    let org = "arn:aws:organizations::111122223333:organization/o-abcdefghij";
+    let assoc = ram(
+        &url,
+        "/associateresourceshare",
+        json!({"resourceShareArn": share, "principals": [org]}),
+    );
+    assert_eq!(assoc.status, 200);
+    let written: Value = serde_json::from_str(get_policy(&url, &r).json()["policy"].as_str().unwrap()).unwrap();
+    let org_statement = written["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["Principal"] == "*")
+        .expect("an org statement");
+    assert_eq!(
+        org_statement["Condition"],
+        json!({"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}})
+    );
+}
+
+#[test]
+fn shared_recipes_cannot_be_deleted_and_consumers_can_block_unsharing() {
+    let s = StandIn::start(fast());
+    let url = s.url();
+    let (r, share, cfp) = share_recipe(&s, "deleted");
+    let delete_recipe = || {
+        aws(
+            &url,
+            "DELETE",
+            &format!("/DeleteImageRecipe?imageRecipeArn={}", enc(&r)),
+            None,
+        )
+    };
+    assert_eq!(delete_recipe().error_type(), Some("ResourceDependencyException"));
+    assert_eq!(promote_permission(&url, &cfp, "Std", "t").status, 200);
+    assert_eq!(promote_share(&url, &share).status, 200);
+    std::thread::sleep(Duration::from_millis(60));
+    s.set_in_use(&r, true);
+    let del = aws(
+        &url,
+        "DELETE",
+        &format!("/deleteresourceshare?resourceShareArn={}", enc(&share)),
+        None,
+    );
+    assert_eq!(del.error_type(), Some("OperationNotPermittedException"));
+    assert!(del.json()["message"].as_str().unwrap().contains("in use"));
+    s.set_in_use(&r, false);
+    let del = aws(
+        &url,
+        "DELETE",
+        &format!("/deleteresourceshare?resourceShareArn={}", enc(&share)),
+        None,
+    );
+    assert_eq!(del.status, 200);
+    assert_eq!(delete_recipe().status, 200);
+    assert_eq!(delete_recipe().error_type(), Some("ResourceNotFoundException"));
+}
+
+#[test]
+fn image_builder_tags_a_recipe_by_its_arn_in_the_path() {
+    let s = StandIn::start(fast());
+    let url = s.url();
+    let r = recipe("tags");
+    s.add_recipe(&r);
+    let path = format!("/tags/{}", enc(&r));
+    let tagged = aws(
+        &url,
+        "POST",
+        &path,
+        Some(&json!({"tags": {"recipe-share:exclude": "deletion-requested"}})),
+    );
+    assert_eq!(tagged.status, 200, "{:?}", String::from_utf8_lossy(&tagged.body));
+    assert_eq!(
+        aws(&url, "GET", &path, None).json()["tags"],
+        json!({"recipe-share:exclude": "deletion-requested"})
+    );
+    let got = aws(
+        &url,
+        "GET",
+        &format!("/GetImageRecipe?imageRecipeArn={}", enc(&r)),
+        None,
+    );
+    assert_eq!(
+        got.json()["imageRecipe"]["tags"]["recipe-share:exclude"],
+        "deletion-requested"
+    );
+    let missing = aws(
+        &url,
+        "POST",
+        &format!("/tags/{}", enc(&recipe("nope"))),
+        Some(&json!({"tags": {"a": "b"}})),
+    );
+    assert_eq!(missing.error_type(), Some("ResourceNotFoundException"));
 }
 
 #[test]

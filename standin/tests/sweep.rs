@@ -262,7 +262,8 @@ fn drift_fixtures() {
     );
     assert!(rows.is_empty());
 
-    // A STANDARD share, then a new policy: same share, new principals, still STANDARD.
+    // A STANDARD share, then a new policy written by hand: RAM's share is untouched and a second,
+    // CREATED_FROM_POLICY share holds the recipe beside it (the pessimistic reading).
     let r = recipe("promoted");
     s.set_policy(&r, &policy(&r, &["111122223333"]));
     let share = s.snapshot().shares_of(&r)[0].arn.clone();
@@ -282,19 +283,26 @@ fn drift_fixtures() {
     let p2 = policy(&r, &["444455556666", "777788889999"]);
     s.set_policy(&r, &p2);
     let snap = s.snapshot();
-    assert_eq!(snap.shares_of(&r).len(), 1);
+    assert_eq!(snap.shares_of(&r).len(), 2);
     let after = snap.share(&share).unwrap();
     assert_eq!(after.feature_set, "STANDARD");
     assert_eq!(after.permission_arn, before.permission_arn);
-    assert_eq!(after.principals, vec!["444455556666", "777788889999"]);
+    assert_eq!(after.principals, before.principals);
+    let stray = snap.shares_of(&r).into_iter().find(|x| x.arn != share).unwrap().clone();
+    assert_eq!(stray.feature_set, "CREATED_FROM_POLICY");
+    assert_eq!(stray.principals, vec!["444455556666", "777788889999"]);
     assert_eq!(snap.policy_of(&r), Some(p2.as_str()));
 
-    // Share missing: deleted as DeleteResourceShare would, the policy goes with it.
+    // Share deleted as DeleteResourceShare would: the stray still holds the recipe and its policy.
     s.delete_share(&share);
     let snap = s.snapshot();
     assert_eq!(snap.share(&share).unwrap().status, "DELETED");
+    assert_eq!(snap.shares_of(&r).len(), 1);
+    assert_eq!(snap.policy_of(&r), Some(p2.as_str()));
+    s.delete_share(&stray.arn);
+    let snap = s.snapshot();
     assert!(snap.shares_of(&r).is_empty());
-    assert_eq!(snap.policy_of(&r), None);
+    assert_eq!(snap.policy_of(&r), None, "no share holds it: the policy goes");
     let rows = list_all(
         &url,
         "/listresources",

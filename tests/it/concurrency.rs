@@ -1,9 +1,7 @@
 //! Many invocations at once against the stand-in: one STANDARD share per recipe, at most one
 //! promoted permission, every CloudFormation request answered once.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
-//! Deadlines and jittered backoff: every wait and retry in the function is bounded by one of these.
+//! Time: the invocation deadline that bounds every call and wait, and the jittered pause between
+//! two looks at a state RAM has not reached yet (polling, not retrying: the SDK retries).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A point in time after which no more work may start.
@@ -15,11 +15,7 @@ impl Deadline {
 
     /// Converts Lambda's epoch-milliseconds deadline into a monotonic one.
     pub fn from_epoch_ms(deadline_ms: u64) -> Self {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+        Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_epoch_ms())))
     }
 
     /// Time left, zero once passed.
@@ -43,44 +39,33 @@ impl Deadline {
     }
 }
 
-/// Exponential backoff with "equal jitter": half the step fixed, half random, so waits spread out
+/// Milliseconds since the Unix epoch.
+pub fn now_epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random, so polls spread out
 /// across concurrent invocations but never collapse to zero.
 pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     let step = base.saturating_mul(1u32 << attempt.min(16)).min(cap);
     let half = step / 2;
-    half + half.mul_f64(random_unit())
+    half + half.mul_f64(fastrand::f64())
 }
 
-/// Time a retry needs after its wait to be worth starting: one more call that the deadline would
-/// cut off mid-flight only hides the answer of the last one.
+/// Time a poll needs after its wait to be worth starting: a read the deadline would cut off
+/// mid-flight tells nothing.
 const ROOM_FOR_A_CALL: Duration = Duration::from_millis(150);
 
-/// Sleeps for `d`; false (without sleeping) when the deadline leaves no room for another try after it.
+/// Sleeps for `d`; false (without sleeping) when the deadline leaves no room for a call after it.
 pub async fn pause(deadline: &Deadline, d: Duration) -> bool {
-    let left = deadline.remaining();
-    if left <= d + ROOM_FOR_A_CALL {
+    if deadline.remaining() <= d + ROOM_FOR_A_CALL {
         return false;
     }
     tokio::time::sleep(d).await;
     true
-}
-
-/// A uniform number in [0, 1) from a per-process xorshift; jitter needs spread, not secrecy.
-fn random_unit() -> f64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -113,8 +98,7 @@ mod tests {
         assert!(e.remaining() <= Duration::from_secs(6) && e.remaining() > Duration::from_secs(5));
         assert!(d.earlier_by(Duration::from_secs(60)).is_past());
         assert!(Deadline::from_epoch_ms(0).is_past());
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 3000;
-        let r = Deadline::from_epoch_ms(ms).remaining();
+        let r = Deadline::from_epoch_ms(now_epoch_ms() + 3000).remaining();
         assert!(r > Duration::from_millis(2500) && r <= Duration::from_millis(3000));
     }
 

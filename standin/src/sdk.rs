@@ -1,10 +1,11 @@
-//! Wiring for runs without AWS: an SDK configuration aimed at a local endpoint (the project's
-//! stand-in) with a fixed Region and throwaway credentials, so nothing probes IMDS or real AWS.
+//! SDK wiring for runs without AWS (the `sdk` feature, for the local run and the tests): a
+//! configuration aimed at the stand-in with a fixed Region and throwaway credentials, so nothing
+//! probes IMDS or real AWS. Kept out of the function's own crate: production never needs it.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_imagebuilder::config::Credentials;
+use aws_credential_types::Credentials;
 
-/// SDK configuration for `endpoint` (e.g. `http://127.0.0.1:18080`) in `region`.
+/// SDK configuration for `endpoint` (e.g. [`crate::StandIn::url`]) in `region`.
 pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))

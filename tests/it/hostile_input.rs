@@ -37,16 +37,14 @@
 //!
 //! The `#[ignore]`d tests at the end are findings, kept as failing reproducers.
 
-mod common;
-
-use common::{FUNCTION_ARN, Harness, Options, PRINCIPALS, R1, R2, fixture};
+use crate::common::{FUNCTION_ARN, Harness, Options, PRINCIPALS, R1, R2, fixture};
 use lambda_runtime::{Context, LambdaEvent};
-use recipe_share::arn::{ImageRecipeArn, Location, function_location};
+use recipe_share::arn::{Location, ResourceArn, function_location};
 use recipe_share::cfn::{self, Echo, MAX_BODY, NOTHING_SHARED, ROLLBACK, Work};
 use recipe_share::config::parse_principals;
 use recipe_share::eventbridge::{self, Decision};
 use recipe_share::handler::describe;
-use recipe_share::policy::{self, ACTIONS};
+use recipe_share::policy;
 use recipe_share::response_url::ResponseUrlGuard;
 use recipe_share::sweep;
 use recipe_share::{App, Error};
@@ -391,7 +389,7 @@ const KEYS: &[&str] = &[
     "sweep",
     "mode",
     "continuation",
-    "carried",
+    "totals",
 ];
 
 /// Random JSON text of at most `depth` levels; with `valid` false it may also hold refused numbers
@@ -788,14 +786,14 @@ const SWEEP_FIELDS: &[&str] = &[
     "/sweep/continuation",
     "/sweep/continuation/pageToken",
     "/sweep/continuation/skip",
-    "/sweep/carried",
-    "/sweep/carried/counts",
-    "/sweep/carried/counts/compliant",
-    "/sweep/carried/recipes",
-    "/sweep/carried/findings",
-    "/sweep/carried/invocations",
-    "/sweep/carried/startedAtMs",
-    "/sweep/carried/throttledCalls",
+    "/sweep/totals",
+    "/sweep/totals/counts",
+    "/sweep/totals/counts/compliant",
+    "/sweep/totals/recipes",
+    "/sweep/totals/findings",
+    "/sweep/totals/invocations",
+    "/sweep/totals/startedAtMs",
+    "/sweep/totals/throttledCalls",
     "/sweep/unknown",
     "/source",
     "/detail-type",
@@ -813,7 +811,7 @@ fn sweep_event(rng: &mut Rng) -> Value {
         json!({"sweep": {
             "mode": rng.pick(&["report", "apply"]),
             "continuation": {"pageToken": null, "skip": rng.below(4)},
-            "carried": {"counts": {"compliant": rng.below(3)}, "recipes": rng.below(3), "findings": [],
+            "totals": {"counts": {"compliant": rng.below(3)}, "recipes": rng.below(3), "findings": [],
                         "invocations": rng.below(3), "startedAtMs": 0, "throttledCalls": 0},
         }})
     };
@@ -827,7 +825,7 @@ fn sweep_event(rng: &mut Rng) -> Value {
 /// Counters carried at their maximum (see `sweep_counters_never_overflow`, which once panicked): the
 /// campaigns count how often they reach them.
 fn hits_sweep_counter_limits(e: &Value) -> bool {
-    let c = &e["sweep"]["carried"];
+    let c = &e["sweep"]["totals"];
     let near_max = |v: &Value, max: u64| v.as_u64().is_some_and(|n| n > max - 1_000_000);
     near_max(&c["invocations"], u64::from(u32::MAX))
         || near_max(&c["recipes"], u64::MAX)
@@ -1279,6 +1277,8 @@ fn is_eventbridge_shaped(e: &Value) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 enum Expected {
     Share(String),
+    Release(String),
+    Lookup,
     Skip,
     Error,
 }
@@ -1289,13 +1289,26 @@ fn expected_decision(e: &Value, own: Option<&Location>) -> Expected {
     let d = &e["detail"];
     let ours = is(&e["source"], "aws.imagebuilder")
         && is(&e["detail-type"], "AWS API Call via CloudTrail")
-        && is(&d["eventSource"], "imagebuilder.amazonaws.com")
-        && is(&d["eventName"], "CreateImageRecipe");
-    if !ours || d.get("errorCode").is_some_and(|c| !c.is_null()) {
+        && is(&d["eventSource"], "imagebuilder.amazonaws.com");
+    let failed = d.get("errorCode").is_some_and(|c| !c.is_null());
+    if ours && is(&d["eventName"], "DeleteImageRecipe") && is(&d["errorCode"], "ResourceDependencyException") {
+        return match (own, d["requestParameters"]["imageRecipeArn"].as_str()) {
+            (Some(own), Some(raw)) if model_pattern(raw) && location_of(raw) == *own => {
+                Expected::Release(raw.to_string())
+            }
+            _ => Expected::Error,
+        };
+    }
+    if !ours || !is(&d["eventName"], "CreateImageRecipe") || failed {
         return Expected::Skip;
     }
     let Some(raw) = d["responseElements"]["imageRecipeArn"].as_str() else {
-        return Expected::Skip;
+        let present = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+        return if present(&d["requestParameters"]["name"]) && present(&d["requestParameters"]["semanticVersion"]) {
+            Expected::Lookup
+        } else {
+            Expected::Error
+        };
     };
     match own {
         Some(own) if model_pattern(raw) && location_of(raw) == *own => Expected::Share(raw.to_string()),
@@ -1407,17 +1420,26 @@ fn plan_never_panics_and_only_plans_work_on_own_well_formed_recipes() {
                         assert_eq!(p.id_on_failure_changed, format!("{ROLLBACK}{arn}"));
                     }
                 }
-                Ok(Work::Unshare { recipe, best_effort }) => {
+                Ok(Work::Unshare {
+                    recipe,
+                    best_effort,
+                    made,
+                }) => {
                     campaign.note("unshare");
                     assert_eq!(p.kind, "Delete");
                     let location = location.expect("nothing is unshared without the function's own account");
                     let physical = physical.expect("a Delete names its ID");
-                    let want = if *best_effort {
-                        format!("{ROLLBACK}{recipe}")
+                    if *best_effort {
+                        // The rollback ID names the recipe, then the shares its Create made.
+                        let rest = physical
+                            .strip_prefix(&format!("{ROLLBACK}{recipe}"))
+                            .expect("a rollback ID");
+                        assert!(rest.is_empty() || rest.starts_with('|'), "{physical}");
+                        assert!(made.iter().all(|m| rest.contains(m.as_str())));
                     } else {
-                        recipe.to_string()
-                    };
-                    assert_eq!(physical, want);
+                        assert_eq!(physical, recipe.to_string());
+                        assert!(made.is_empty());
+                    }
                     assert!(model_pattern(recipe.as_str()));
                     assert_eq!(location_of(recipe.as_str()), *location, "only own recipes");
                     assert_eq!(p.id_on_success, physical);
@@ -1425,6 +1447,12 @@ fn plan_never_panics_and_only_plans_work_on_own_well_formed_recipes() {
                 Ok(Work::Nothing(_)) => {
                     campaign.note("nothing");
                     assert_eq!(p.kind, "Delete");
+                }
+                Ok(Work::Rollback { restore, undo }) => {
+                    campaign.note("rollback");
+                    assert_eq!(p.kind, "Update");
+                    assert_eq!(Some(restore.as_str()), physical);
+                    assert_ne!(restore, undo);
                 }
                 Err(why) => {
                     campaign.note("refused");
@@ -1445,10 +1473,15 @@ fn decide_shares_only_exact_own_create_image_recipe_events() {
             let got = eventbridge::decide(&event, location);
             let want = expected_decision(&event, location);
             match (&got, &want) {
-                (Ok(Decision::Share(arn)), Expected::Share(raw)) => {
+                (Ok(Decision::Share { recipe: arn, .. }), Expected::Share(raw)) => {
                     campaign.note("share");
                     assert_eq!(arn.as_str(), raw);
                 }
+                (Ok(Decision::Release(arn)), Expected::Release(raw)) => {
+                    campaign.note("release");
+                    assert_eq!(arn.as_str(), raw);
+                }
+                (Ok(Decision::Lookup { .. }), Expected::Lookup) => campaign.note("lookup"),
                 (Ok(Decision::Skip(why)), Expected::Skip) => {
                     campaign.note("skip");
                     // Values quoted in the reason are cut to 100 characters (then Debug-escaped,
@@ -1723,7 +1756,7 @@ fn the_standard_policy_grants_only_the_accounts_and_exactly_the_two_actions() {
         // The flow only ever writes a policy for a recipe of its own partition, Region and account.
         let own = own();
         let arn = loop {
-            if let Ok(a) = ImageRecipeArn::parse(&recipe_arn(&mut rng))
+            if let Ok(a) = ResourceArn::image_recipe(&recipe_arn(&mut rng))
                 && a.ensure_owned_by(&own).is_ok()
             {
                 break a;
@@ -1741,7 +1774,7 @@ fn the_standard_policy_grants_only_the_accounts_and_exactly_the_two_actions() {
         assert_eq!(st["Effect"], "Allow");
         assert_eq!(keys(&st["Principal"]), ["AWS"]);
         assert_eq!(st["Principal"]["AWS"], json!(accounts.iter().collect::<Vec<_>>()));
-        assert_eq!(st["Action"], json!(ACTIONS));
+        assert_eq!(st["Action"], json!(recipe_share::kind::Kind::ImageRecipe.actions()));
         assert_eq!(st["Resource"], arn.as_str());
         assert!(!text.contains('*'));
         assert!(policy::compare(&text, &arn, &accounts).is_ok());
@@ -1785,7 +1818,7 @@ fn recipe_arns_are_parsed_exactly_by_the_model_pattern() {
     for i in 0..campaign.cases {
         let mut rng = campaign.rng(i);
         let raw = recipe_arn(&mut rng);
-        let got = ImageRecipeArn::parse(&raw);
+        let got = ResourceArn::image_recipe(&raw);
         assert_eq!(got.is_ok(), model_pattern(&raw), "{raw:.300}");
         if let Ok(arn) = got {
             assert_eq!(arn.location(), location_of(&raw));
@@ -2242,14 +2275,57 @@ async fn check_end_to_end(h: &Harness, lb: &Loopback, config_ok: bool, event: Va
             (Expected::Skip, true) => "eventbridge, skipped",
             _ => "eventbridge, error",
         });
-        if !config_ok || !matches!(want, Expected::Share(_)) {
-            assert!(calls.is_empty(), "AWS called for an event not to share: {calls:?}");
+        if !config_ok || matches!(want, Expected::Skip | Expected::Error) {
+            assert!(calls.is_empty(), "AWS called for an event not to act on: {calls:?}");
         }
+        let outcome = |r: &Result<Value, Error>| {
+            r.as_ref()
+                .ok()
+                .map(|v| v["outcome"].as_str().unwrap_or_default().to_string())
+        };
         match (want, config_ok) {
             (_, false) => assert!(matches!(result, Err(Error::Config { .. })), "{result:?}"),
             (Expected::Skip, true) => assert_eq!(result.unwrap()["outcome"], "skipped"),
             (Expected::Error, true) => assert!(result.is_err()),
-            (Expected::Share(_), true) => {}
+            // The recipe may be missing from the stand-in or excluded: shared, skipped, or a
+            // retryable error, never a configuration or classification error.
+            (Expected::Share(raw), true) => match outcome(&result) {
+                Some(o) => {
+                    assert!(matches!(o.as_str(), "shared" | "already-shared" | "skipped"), "{o}");
+                    if o != "skipped" {
+                        assert_eq!(result.as_ref().unwrap()["imageRecipeArn"], raw.as_str());
+                    }
+                }
+                None => assert!(
+                    matches!(result, Err(Error::NotFound { .. } | Error::Aws(_) | Error::Deadline(_))),
+                    "{result:?}"
+                ),
+            },
+            (Expected::Release(raw), true) => match outcome(&result) {
+                Some(o) => {
+                    assert!(matches!(o.as_str(), "released" | "skipped"), "{o}");
+                    if o == "released" {
+                        assert_eq!(result.as_ref().unwrap()["imageRecipeArn"], raw.as_str());
+                    }
+                }
+                None => assert!(
+                    matches!(
+                        result,
+                        Err(Error::Aws(_) | Error::Deadline(_) | Error::UnshareRefused { .. })
+                    ),
+                    "{result:?}"
+                ),
+            },
+            (Expected::Lookup, true) => match outcome(&result) {
+                Some(o) => assert!(matches!(o.as_str(), "shared" | "already-shared" | "skipped"), "{o}"),
+                None => assert!(
+                    matches!(
+                        result,
+                        Err(Error::NotFound { .. } | Error::Aws(_) | Error::Deadline(_) | Error::InvalidArn { .. })
+                    ),
+                    "{result:?}"
+                ),
+            },
         }
     } else {
         campaign.note("unsupported");
@@ -2419,7 +2495,7 @@ fn redirect_one(mut conn: TcpStream, seen: &Mutex<Vec<String>>, targets: &[Strin
 async fn a_redirect_from_the_response_url_is_never_followed() {
     let recorder = Trap::bind("127.0.0.1:0").unwrap();
     // The stand-in is started first so that one target can be its own, allowed, response URL.
-    let standin = common::StandIn::start(Options::default());
+    let standin = crate::common::StandIn::start(Options::default());
     let targets = vec![
         format!("http://127.0.0.1:{}/cfn-response/x", recorder.port),
         standin.response_url("after-redirect"),
@@ -2510,7 +2586,7 @@ fn foreign_recipe_errors_are_bounded() {
         "arn:aws:imagebuilder:{}:123456789012:image-recipe/a/1.0.0",
         "r".repeat(100_000)
     );
-    let arn = ImageRecipeArn::parse(&huge).expect("matches the model pattern");
+    let arn = ResourceArn::image_recipe(&huge).expect("matches the model pattern");
     let err = arn.ensure_owned_by(&own()).unwrap_err().to_string();
     assert!(err.len() <= 1000, "error of {} bytes", err.len());
     // The same through the classifiers.
@@ -2557,7 +2633,7 @@ async fn sweep_counters_never_overflow() {
         let mut carried = json!({"counts": {}, "recipes": 0, "findings": [], "invocations": 0, "startedAtMs": 0,
                                  "throttledCalls": 0});
         carried[field] = max;
-        let event = json!({"sweep": {"mode": "report", "carried": carried}});
+        let event = json!({"sweep": {"mode": "report", "totals": carried}});
         assert!(hits_sweep_counter_limits(&event));
         let (outcome, _) = invoke(&h.app, event, E2E_DEADLINE).await;
         let summary = outcome.unwrap_or_else(|why| panic!("{carried}: {why}")).unwrap();

@@ -10,10 +10,10 @@
 //! FAILED answer the cell sends what comes next (the rollback Delete, the Update again, the Delete
 //! again) without faults and checks that it converges.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
+#[allow(unused_imports)]
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,22 +36,28 @@ impl Kind {
     fn ops(self) -> &'static [&'static str] {
         match self {
             Kind::Create => &[
-                "GetImageRecipePolicy",
-                "PutImageRecipePolicy",
+                "GetImageRecipe",
                 "ListResources",
-                "GetResourceShares",
+                "PutImageRecipePolicy",
                 "PromoteResourceShareCreatedFromPolicy",
                 "ListResourceSharePermissions",
                 "PromotePermissionCreatedFromPolicy",
+                "GetResourceShares",
+                "TagResource",
             ],
-            Kind::Update => &["GetImageRecipePolicy", "ListResources", "GetResourceShares"],
+            Kind::Update => &[
+                "GetImageRecipe",
+                "ListResources",
+                "GetResourceShares",
+                "GetResourceShareAssociations",
+            ],
             Kind::Delete => &["ListResources", "GetResourceShares", "DeleteResourceShare"],
         }
     }
 }
 
 fn is_imagebuilder(op: &str) -> bool {
-    op.ends_with("ImageRecipePolicy")
+    op.ends_with("ImageRecipePolicy") || op == "GetImageRecipe"
 }
 
 /// The error code a throttled `op` answers.
@@ -63,12 +69,11 @@ fn throttle_code(op: &str) -> &'static str {
     }
 }
 
-/// Endlessly throttled calls reaching the stand-in, at most. The flow tries a throttled call 10 times.
-/// Image Builder's `CallRateLimitExceededException` is not in the SDK's retry list, so that is 10
-/// requests; RAM's `ThrottlingException` is, and the SDK's standard mode makes up to 3 attempts for each
-/// of the flow's tries: 30.
-fn throttle_bound(op: &str) -> usize {
-    if is_imagebuilder(op) { 10 } else { 30 }
+/// Endlessly throttled calls reaching the stand-in, at most: one retry layer, the SDK's attempts for
+/// the one call that keeps failing (Image Builder's `CallRateLimitExceededException` included), never
+/// multiplied by a loop of the function's own.
+fn throttle_bound(_op: &str) -> usize {
+    recipe_share::aws::MAX_ATTEMPTS as usize
 }
 
 /// The `PhysicalResourceId` a FAILED answer must carry.
@@ -174,24 +179,16 @@ async fn answered(h: &Harness, event: Value, deadline: Duration) -> Value {
     resp
 }
 
-/// R1 is shared by the standard: one ACTIVE STANDARD share (the one the answer names, if given), the
-/// standard policy, and the one customer-managed permission promotion made.
+/// R1 is shared by the standard as RAM records it (one ACTIVE STANDARD managed share with exactly the
+/// standard's principals: the one the answer names, if given), with the one customer-managed
+/// permission promotion made.
 fn assert_shared(h: &Harness, resp: Option<&Value>) {
-    let snap = h.standin.snapshot();
-    let shares = snap.shares_of(R1);
-    assert_eq!(shares.len(), 1, "one share holds R1: {shares:?}");
-    assert_eq!(shares[0].feature_set, "STANDARD");
+    let share = assert_shared_by_standard(h, R1, &["111122223333", "444455556666"]);
     if let Some(resp) = resp {
-        assert_eq!(resp["Data"]["ResourceShareArn"], shares[0].arn.as_str(), "{resp}");
+        assert_eq!(resp["Data"]["ResourceShareArn"], share.as_str(), "{resp}");
         assert_eq!(resp["Data"]["ImageRecipeArn"], R1);
     }
-    let policy: Value = serde_json::from_str(snap.policy_of(R1).expect("policy present")).unwrap();
-    assert_eq!(policy["Statement"][0]["Resource"], R1);
-    assert_eq!(
-        policy["Statement"][0]["Principal"]["AWS"],
-        json!(["111122223333", "444455556666"])
-    );
-    assert_eq!(snap.customer_permissions(), 1);
+    assert_eq!(h.standin.snapshot().customer_permissions(), 1);
 }
 
 /// Nothing holds R1: no ACTIVE share, no policy.
@@ -226,12 +223,21 @@ async fn check(h: &Harness, kind: Kind, op: &str, request_id: &str, resp: &Value
     for needle in [R1, "CloudWatch Logs"].into_iter().chain(needles) {
         assert!(reason.contains(needle), "the Reason lacks {needle:?}: {reason}");
     }
+    let got = resp["PhysicalResourceId"].as_str().unwrap().to_string();
     let id = match id {
         NothingShared => format!("recipe-share:nothing-shared:{request_id}"),
-        Rollback => format!("recipe-share:rollback:{R1}"),
+        // The recipe, then the shares the failed Create made (so the rollback can delete them
+        // even if they were never tagged).
+        Rollback => {
+            let rest = got
+                .strip_prefix(&format!("recipe-share:rollback:{R1}"))
+                .expect("a rollback ID");
+            assert!(rest.split('|').skip(1).all(|s| s.contains(":resource-share/")), "{got}");
+            got.clone()
+        }
         Kept => R1.to_string(),
     };
-    assert_eq!(resp["PhysicalResourceId"], id.as_str(), "{resp}");
+    assert_eq!(got, id, "{resp}");
     h.standin.clear_faults();
     match kind {
         // CloudFormation's rollback Delete of the failed Create: a no-op, or an undo.
@@ -309,7 +315,14 @@ macro_rules! matrix {
 }
 
 matrix! {
-    create_get_policy: Create "GetImageRecipePolicy" {
+    // The first look (the recipe and RAM's shares) comes before any change: a failure there leaves
+    // nothing to undo (nothing-shared).
+    create_get_recipe: Create "GetImageRecipe" {
+        throttle_twice: Success, throttle_forever: Failed(NothingShared, Throttled),
+        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
+        hang_once: Failed(NothingShared, Deadline), reset_once: Success,
+    }
+    create_list_resources: Create "ListResources" {
         throttle_twice: Success, throttle_forever: Failed(NothingShared, Throttled),
         server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
         hang_once: Failed(NothingShared, Deadline), reset_once: Success,
@@ -317,16 +330,6 @@ matrix! {
     // A refused write changed nothing (nothing-shared); an unanswered one may have (rollback).
     create_put_policy: Create "PutImageRecipePolicy" {
         throttle_twice: Success, throttle_forever: Failed(NothingShared, Throttled),
-        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
-        hang_once: Failed(Rollback, Deadline), reset_once: Success,
-    }
-    create_list_resources: Create "ListResources" {
-        throttle_twice: Success, throttle_forever: Failed(Rollback, Throttled),
-        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
-        hang_once: Failed(Rollback, Deadline), reset_once: Success,
-    }
-    create_get_shares: Create "GetResourceShares" {
-        throttle_twice: Success, throttle_forever: Failed(Rollback, Throttled),
         server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
         hang_once: Failed(Rollback, Deadline), reset_once: Success,
     }
@@ -345,7 +348,17 @@ matrix! {
         server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
         hang_once: Failed(Rollback, Deadline), reset_once: Success,
     }
-    update_get_policy: Update "GetImageRecipePolicy" {
+    create_get_shares: Create "GetResourceShares" {
+        throttle_twice: Success, throttle_forever: Failed(Rollback, Throttled),
+        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
+        hang_once: Failed(Rollback, Deadline), reset_once: Success,
+    }
+    create_tag: Create "TagResource" {
+        throttle_twice: Success, throttle_forever: Failed(Rollback, Throttled),
+        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
+        hang_once: Failed(Rollback, Deadline), reset_once: Success,
+    }
+    update_get_recipe: Update "GetImageRecipe" {
         throttle_twice: Success, throttle_forever: Failed(Kept, Throttled),
         server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
         hang_once: Failed(Kept, Deadline), reset_once: Success,
@@ -356,6 +369,11 @@ matrix! {
         hang_once: Failed(Kept, Deadline), reset_once: Success,
     }
     update_get_shares: Update "GetResourceShares" {
+        throttle_twice: Success, throttle_forever: Failed(Kept, Throttled),
+        server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
+        hang_once: Failed(Kept, Deadline), reset_once: Success,
+    }
+    update_get_associations: Update "GetResourceShareAssociations" {
         throttle_twice: Success, throttle_forever: Failed(Kept, Throttled),
         server_500_twice: Success, server_503_twice: Success, latency_300ms: Success,
         hang_once: Failed(Kept, Deadline), reset_once: Success,
