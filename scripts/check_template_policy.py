@@ -2,9 +2,10 @@
 """Fails when template.yaml grants more than the function needs.
 
 Every IAM statement in the template must be an Allow whose actions are all listed below, with no
-wildcard action, and whose Resource is exactly the one listed for those actions. Managed policies
-other than Lambda's basic execution role are refused. `--self-test` proves the check can fail by
-widening a copy of the template in each way it must catch.
+wildcard action, and whose Resource is exactly the one listed for those actions; actions that can be
+narrowed further by a condition must carry exactly that condition (REQUIRED_CONDITIONS). Managed
+policies other than Lambda's basic execution role are refused. `--self-test` proves the check can
+fail by widening a copy of the template in each way it must catch.
 """
 import copy
 import sys
@@ -19,7 +20,9 @@ DLQ = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 # action -> the only resource it may be granted on
 ALLOWED = {
+    "imagebuilder:GetImageRecipe": RECIPES,
     "imagebuilder:GetImageRecipePolicy": RECIPES,
+    "imagebuilder:TagResource": RECIPES,
     "imagebuilder:PutImageRecipePolicy": RECIPES,
     # RAM has no resource-level permissions for these reads.
     "ram:ListResources": "*",
@@ -29,7 +32,9 @@ ALLOWED = {
     "ram:ListResourceSharePermissions": SHARES,
     "ram:PromoteResourceShareCreatedFromPolicy": SHARES,
     "ram:AssociateResourceShare": SHARES,
+    "ram:DisassociateResourceShare": SHARES,
     "ram:DeleteResourceShare": SHARES,
+    "ram:TagResource": SHARES,
     "ram:PromotePermissionCreatedFromPolicy": PERMISSIONS,
     "sqs:SendMessage": DLQ,
     # Image Builder supports no resource-level permission for listing.
@@ -38,6 +43,28 @@ ALLOWED = {
     "lambda:InvokeFunction": {"Fn::GetAtt": ["RecipeShareFunction", "Arn"]},
 }
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
+
+# action -> the condition its statement must carry, exactly: the narrowing IAM allows.
+REQUIRED_CONDITIONS = {
+    # Only the one exclude tag a refused delete sets.
+    "imagebuilder:TagResource": {
+        "StringEquals": {"aws:RequestTag/recipe-share:exclude": "deletion-requested"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["recipe-share:exclude"]},
+    },
+    # Only the configured principals (RAM checks each principal of a request on its own).
+    "ram:AssociateResourceShare": {
+        "StringEquals": {"ram:Principal": {"Fn::Split": [",", {"Ref": "SharePrincipals"}]}},
+    },
+    # Only the two tags that mark a share as the standard's.
+    "ram:TagResource": {
+        "StringEquals": {"aws:RequestTag/recipe-share:managed": "true"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["recipe-share:managed", "recipe-share:made-by"]},
+    },
+    # Only image-recipe permissions; RAM treats resource types case-insensitively, so must the condition.
+    "ram:PromotePermissionCreatedFromPolicy": {
+        "StringEqualsIgnoreCase": {"ram:PermissionResourceType": "imagebuilder:ImageRecipe"},
+    },
+}
 
 
 def as_list(v):
@@ -87,6 +114,10 @@ def problems(template):
                 found.append(f"{where}: action {action} is not needed by the function")
             elif resources != [ALLOWED[action]]:
                 found.append(f"{where}: {action} on {resources!r} is wider than {ALLOWED[action]!r}")
+            elif action in REQUIRED_CONDITIONS and st.get("Condition") != REQUIRED_CONDITIONS[action]:
+                found.append(
+                    f"{where}: {action} needs exactly the condition {REQUIRED_CONDITIONS[action]!r}, has {st.get('Condition')!r}"
+                )
     return found
 
 
@@ -94,6 +125,9 @@ def self_test(template):
     """Each widening must be caught; the template as it is must pass."""
     def fn_statements(t):
         return t["Resources"]["RecipeShareFunction"]["Properties"]["Policies"][0]["Statement"]
+
+    def statement(t, sid):
+        return next(st for st in fn_statements(t) if st.get("Sid") == sid)
 
     mutations = {
         "wildcard action": lambda t: fn_statements(t)[0]["Action"].append("imagebuilder:*"),
@@ -105,6 +139,15 @@ def self_test(template):
         "not action": lambda t: fn_statements(t).append({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
         "any function invoked": lambda t: t["Resources"]["SweepHandOnPolicy"]["Properties"]["PolicyDocument"][
             "Statement"][0].__setitem__("Resource", "*"),
+        "associate with anyone": lambda t: statement(t, "RamAssociateStandardPrincipals").pop("Condition"),
+        "case-sensitive resource type": lambda t: statement(t, "RamPermission").__setitem__(
+            "Condition", {"StringEquals": {"ram:PermissionResourceType": "imagebuilder:ImageRecipe"}}),
+        "any share tag": lambda t: statement(t, "RamManagedTags")["Condition"].pop("ForAllValues:StringEquals"),
+        "any recipe tag": lambda t: statement(t, "RecipeExcludeTag")["Condition"]["ForAllValues:StringEquals"][
+            "aws:TagKeys"].append("owner"),
+        "association without its condition statement": lambda t: fn_statements(t).append(
+            {"Effect": "Allow", "Action": "ram:AssociateResourceShare",
+             "Resource": {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:resource-share/*"}}),
     }
     failures = []
     if problems(template):
@@ -117,9 +160,39 @@ def self_test(template):
     return failures
 
 
+def consumer_problems(consumer, template):
+    """Every Custom::ImageRecipeShare sets a ServiceTimeout above the function's timeout (so the answer
+    always fits) and at most CloudFormation's 3600 s (else a stack waits an hour for nothing)."""
+    timeout = int(template["Resources"]["RecipeShareFunction"]["Properties"]["Timeout"])
+    found = []
+    for name, res in (consumer.get("Resources") or {}).items():
+        if res.get("Type") != "Custom::ImageRecipeShare":
+            continue
+        value = (res.get("Properties") or {}).get("ServiceTimeout")
+        try:
+            seconds = int(value)
+        except (TypeError, ValueError):
+            found.append(f"{name}: ServiceTimeout {value!r} is not a number of seconds")
+            continue
+        if not timeout < seconds <= 3600:
+            found.append(f"{name}: ServiceTimeout {seconds} must be above the function's {timeout} s and at most 3600")
+    return found
+
+
 def main(argv):
     path = next((a for a in argv[1:] if not a.startswith("--")), "template.yaml")
     template = cfn_yaml.load(path)
+    if "--consumer" in argv:
+        consumer_path = argv[argv.index("--consumer") + 1]
+        consumer = cfn_yaml.load(consumer_path)
+        found = consumer_problems(consumer, template)
+        missing = copy.deepcopy(consumer)
+        for res in missing["Resources"].values():
+            (res.get("Properties") or {}).pop("ServiceTimeout", None)
+        if not consumer_problems(missing, template):
+            found.append("self-test: a consumer without ServiceTimeout was not caught")
+        print("\n".join(found) or f"consumer check: {consumer_path} sets a ServiceTimeout that fits the function")
+        return 1 if found else 0
     if "--self-test" in argv:
         failures = self_test(template)
         print("\n".join(failures) or "policy check self-test: every widening caught")
