@@ -255,8 +255,10 @@ fn share(k: &Knowledge, std: &Principals) -> Step {
         .map(|s| s.arn.clone())
         .collect();
     if !unknown.is_empty() {
-        // A share this run just promoted is tagged in the same round trip that confirms it.
+        // A share this run just promoted is tagged in the same round trip that confirms it, when it
+        // is the only share (beside another, it may be a duplicate to delete instead).
         if let [one] = &unknown[..]
+            && k.shares.iter().filter(|s| live(s) || s.state.is_none()).count() == 1
             && m.promotes_of(one) > 0
             && !m.tag_refused.contains(one)
         {
@@ -283,16 +285,32 @@ fn share(k: &Knowledge, std: &Principals) -> Step {
         .filter(|s| has(s, &FeatureSet::CreatedFromPolicy) && !pending(s))
         .collect();
 
-    // A share of ours that reached STANDARD gets its tag, unless a managed share already holds the
-    // resource: then it is a duplicate from a racing write, and goes.
-    if let Some(s) = standard.iter().find(|s| m.ours.contains(&s.arn) && !managed(s)) {
-        if standard.iter().any(|o| o.arn != s.arn && managed(o)) {
-            return Step::Act(Act::Delete(s.arn.clone()));
+    // Two racing invocations that both found no share both write, and RAM makes a share for each:
+    // the standard's shares (tagged, or made by RAM from the standard policy) then converge on one,
+    // the same one whoever looks: a tagged one first, then the smallest ARN. The others are
+    // promoted (RAM deletes only STANDARD shares) and deleted.
+    let standards: Vec<&Share> = k
+        .shares
+        .iter()
+        .filter(|s| live(s) && (managed(s) || m.ours.contains(&s.arn)))
+        .collect();
+    if let Some(keep) = standards.iter().min_by_key(|s| (!managed(s), s.arn.as_str())) {
+        for s in standards.iter().filter(|s| s.arn != keep.arn) {
+            if has(s, &FeatureSet::Standard) {
+                return Step::Act(Act::Delete(s.arn.clone()));
+            }
+            if has(s, &FeatureSet::CreatedFromPolicy) && !pending(s) {
+                return promote(s, m);
+            }
+            return wait_for(s, "a duplicate share to finish promoting");
         }
-        return Step::Act(Act::Tag {
-            share: s.arn.clone(),
-            confirm: false,
-        });
+        // The one share of ours reached STANDARD: it gets its tag.
+        if has(keep, &FeatureSet::Standard) && !managed(keep) {
+            return Step::Act(Act::Tag {
+                share: keep.arn.clone(),
+                confirm: false,
+            });
+        }
     }
     // RAM is the truth once a STANDARD share holds the resource: judge it by that share.
     let judged = standard
@@ -320,13 +338,6 @@ fn share(k: &Knowledge, std: &Principals) -> Step {
                 missing,
                 extra,
             });
-        }
-        // A stray share RAM made from a racing write of ours: promote it so it can be deleted.
-        if let Some(c) = from_policy.iter().find(|c| m.ours.contains(&c.arn)) {
-            return promote(c, m);
-        }
-        if let Some(p) = promoting.iter().find(|p| m.ours.contains(&p.arn)) {
-            return wait_for(p, "a duplicate share to finish promoting");
         }
         return Step::Done(Verdict::Compliant { share: s.arn.clone() });
     }
@@ -664,6 +675,18 @@ mod tests {
                 }),
             ),
             (
+                "just promoted a stray beside another share: confirm first, no tag yet",
+                with_memory(
+                    ours(listed(vec![std_share("s", false, &[A1, A2]), undescribed("t")]), "t"),
+                    |m| m.promotes.push("t".into()),
+                ),
+                std_accounts(),
+                Step::Read(Read::Describe {
+                    shares: vec!["t".into()],
+                    principals: false,
+                }),
+            ),
+            (
                 "tag refused while promoting: only confirm",
                 with_memory(ours(listed(vec![undescribed("s")]), "s"), |m| {
                     m.promotes.push("s".into());
@@ -855,6 +878,53 @@ mod tests {
                 ),
                 std_accounts(),
                 act(Act::Delete("t".into())),
+            ),
+            (
+                "two of the standard's shares: the tagged one stays, the other goes",
+                ours(
+                    listed(vec![
+                        share("a", Standard, Status::Active, false, None),
+                        std_share("z", true, &[A1, A2]),
+                    ]),
+                    "a",
+                ),
+                std_accounts(),
+                act(Act::Delete("a".into())),
+            ),
+            (
+                "two untagged: the smallest ARN stays, whoever looks",
+                ours(
+                    with_memory(
+                        listed(vec![
+                            share("b", Standard, Status::Active, false, None),
+                            share("a", Standard, Status::Active, false, None),
+                        ]),
+                        |m| {
+                            m.ours.insert("b".into());
+                        },
+                    ),
+                    "a",
+                ),
+                std_accounts(),
+                act(Act::Delete("b".into())),
+            ),
+            (
+                "the duplicate is still promoting: wait for it before finishing",
+                ours(
+                    listed(vec![
+                        std_share("a", true, &[A1, A2]),
+                        share("b", PromotingToStandard, Status::Active, false, None),
+                    ]),
+                    "b",
+                ),
+                std_accounts(),
+                Step::Wait {
+                    why: "a duplicate share to finish promoting",
+                    then: Read::Describe {
+                        shares: vec!["b".into()],
+                        principals: false,
+                    },
+                },
             ),
             (
                 "a CREATED_FROM_POLICY share of unknown origin beside a STANDARD one: left alone",

@@ -77,3 +77,55 @@ async fn two_hundred_recipes_at_once_end_in_two_hundred_standard_shares() {
         "the org permission was promoted at most once"
     );
 }
+
+/// A recipe a stack creates fires its custom resource and its CloudTrail event at the same moment,
+/// and both can be delivered more than once: every delivery succeeds, and the recipe ends in one
+/// share (a write that lands after another invocation's promotion makes a second share, which the
+/// writer promotes and deletes), with at most one promoted permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_and_its_cloudtrail_event_race_for_a_new_recipe() {
+    let h = Arc::new(Harness::new().await);
+    // Slow writes widen the window in which one invocation's write lands after the other's promotion.
+    h.standin
+        .fault("PutImageRecipePolicy", Fault::Latency(Duration::from_millis(40)));
+    for round in 0..4 {
+        let recipe = format!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/raced-{round}/1.0.0");
+        h.standin.add_recipe(&recipe);
+        let before = h.standin.responses().len();
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            let (h1, r1) = (h.clone(), recipe.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut event = h1.event("cfn-create.json", &format!("race-{round}-{i}"));
+                event["ResourceProperties"]["ImageRecipeArn"] = json!(r1);
+                h1.invoke(event, Duration::from_secs(60)).await
+            }));
+            let (h2, r2) = (h.clone(), recipe.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut event = fixture("eventbridge-create-image-recipe.json");
+                event["detail"]["responseElements"]["imageRecipeArn"] = json!(r2);
+                h2.invoke(event, Duration::from_secs(60)).await
+            }));
+        }
+        for t in tasks {
+            let out = t.await.unwrap().expect("every invocation succeeds");
+            if let Some(outcome) = out.get("outcome") {
+                assert!(outcome == "shared" || outcome == "already-shared", "{out}");
+            }
+        }
+        let responses = &h.standin.responses()[before..];
+        assert_eq!(responses.len(), 5, "one response per Create");
+        for r in responses {
+            let body = r.json.as_ref().unwrap();
+            assert_eq!(
+                body["Status"], "SUCCESS",
+                "no FAILED from the other invocation's doing: {body}"
+            );
+        }
+        assert_shared_by_standard(&h, &recipe, &["111122223333", "444455556666"]);
+    }
+    assert!(
+        h.standin.snapshot().customer_permissions() <= 1,
+        "at most one promoted permission"
+    );
+}
