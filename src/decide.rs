@@ -295,7 +295,7 @@ fn share(k: &Knowledge, std: &Principals) -> Step {
         .filter(|s| live(s) && (managed(s) || m.ours.contains(&s.arn)))
         .collect();
     if let Some(keep) = standards.iter().min_by_key(|s| (!managed(s), s.arn.as_str())) {
-        for s in standards.iter().filter(|s| s.arn != keep.arn) {
+        if let Some(s) = standards.iter().find(|s| s.arn != keep.arn) {
             if has(s, &FeatureSet::Standard) {
                 return Step::Act(Act::Delete(s.arn.clone()));
             }
