@@ -1,51 +1,82 @@
-//! JSON log lines (the Lambda JSON log format) with the request's span fields, and filters that keep
-//! the HTTP and runtime internals quiet: at TRACE they would print payloads and URLs.
+//! JSON log lines (the Lambda JSON log format) with the request's span fields, and a cap on the
+//! HTTP and runtime internals that no log setting can lift: at DEBUG/TRACE they print payloads,
+//! URLs and signing inputs, and a pre-signed `ResponseURL` is a credential.
 
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
 
-/// Targets that must never log below these levels, whatever `RUST_LOG` says: lambda_runtime dumps
-/// raw payloads (with the `ResponseURL`) at TRACE, the HTTP stacks can print request URIs, and the
-/// SDK's signing and orchestration layers print requests and signing inputs at DEBUG/TRACE.
-const CAPS: [&str; 17] = [
-    "lambda_runtime=info",
-    "lambda_runtime_api_client=info",
-    "reqwest=warn",
-    "hyper=warn",
-    "hyper_util=warn",
-    "h2=warn",
-    "rustls=warn",
-    "aws_sigv4=info",
-    "aws_runtime=info",
-    "aws_config=info",
-    "aws_credential_types=info",
-    "aws_smithy_runtime=info",
-    "aws_smithy_runtime_api=info",
-    "aws_smithy_http=info",
-    "aws_smithy_http_client=info",
-    "aws_sdk_imagebuilder=info",
-    "aws_sdk_ram=info",
+/// Targets that never log below these levels, whatever `RUST_LOG`/`AWS_LAMBDA_LOG_LEVEL` say:
+/// lambda_runtime dumps raw payloads (with the `ResponseURL`) at TRACE, the HTTP stacks can print
+/// request URIs, and the SDK's signing and orchestration layers print requests and signing
+/// inputs at DEBUG/TRACE. A target matches its whole crate (`lambda_runtime::layers::…` too).
+pub const CAPS: [(&str, LevelFilter); 17] = [
+    ("lambda_runtime", LevelFilter::INFO),
+    ("lambda_runtime_api_client", LevelFilter::INFO),
+    ("reqwest", LevelFilter::WARN),
+    ("hyper", LevelFilter::WARN),
+    ("hyper_util", LevelFilter::WARN),
+    ("h2", LevelFilter::WARN),
+    ("rustls", LevelFilter::WARN),
+    ("aws_sigv4", LevelFilter::INFO),
+    ("aws_runtime", LevelFilter::INFO),
+    ("aws_config", LevelFilter::INFO),
+    ("aws_credential_types", LevelFilter::INFO),
+    ("aws_smithy_runtime", LevelFilter::INFO),
+    ("aws_smithy_runtime_api", LevelFilter::INFO),
+    ("aws_smithy_http", LevelFilter::INFO),
+    ("aws_smithy_http_client", LevelFilter::INFO),
+    ("aws_sdk_imagebuilder", LevelFilter::INFO),
+    ("aws_sdk_ram", LevelFilter::INFO),
 ];
 
-/// Installs the global subscriber; the level comes from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO.
-pub fn init() {
+/// The cap as its own filter: an event must pass it *and* the user's directives, so a more
+/// specific directive (`lambda_runtime::layers=trace`) cannot lift it, as it could if the caps were
+/// directives of the same `EnvFilter`.
+pub fn caps() -> Targets {
+    Targets::new().with_default(LevelFilter::TRACE).with_targets(CAPS)
+}
+
+/// The user's directives: `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO.
+fn directives() -> EnvFilter {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_default();
-    let mut filter = EnvFilter::builder()
-        .with_default_directive(tracing::Level::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase());
-    for cap in CAPS {
-        if let Ok(directive) = cap.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
+    EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(level.to_ascii_lowercase())
+}
+
+/// Installs the global subscriber.
+pub fn init() {
+    let layer = fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
         .with_writer(std::io::stdout)
-        .try_init();
+        .with_filter(directives().and(caps()));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_cap_covers_every_target_below_a_capped_crate() {
+        let caps = caps();
+        for (target, cap) in CAPS {
+            let nested = format!("{target}::layers::api_response");
+            assert!(!caps.would_enable(&nested, &Level::TRACE), "{nested}");
+            assert!(!caps.would_enable(target, &Level::DEBUG), "{target}");
+            let at_cap = cap.into_level().expect("a cap is a level");
+            assert!(caps.would_enable(&nested, &at_cap), "{nested} at {cap}");
+        }
+        assert!(caps.would_enable("recipe_share::converge", &Level::TRACE));
+    }
 }

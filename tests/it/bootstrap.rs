@@ -23,8 +23,32 @@ struct Function {
     err: PathBuf,
 }
 
+/// The most verbose settings an operator chasing a bug could choose: everything at TRACE, and a
+/// TRACE directive for every capped target and the targets below it (a more specific directive
+/// would win over a crate-level cap in the same filter).
+fn hostile_log_setting() -> String {
+    let mut directives = vec!["trace".to_string()];
+    for (target, _) in recipe_share::logging::CAPS {
+        directives.push(format!("{target}=trace"));
+        directives.push(format!("{target}::layers=trace"));
+    }
+    directives.push("lambda_runtime::layers::api_response=trace".into());
+    directives.push("aws_smithy_runtime::client::orchestrator=trace".into());
+    directives.join(",")
+}
+
 impl Function {
     fn start(standin: &StandIn, api: &RuntimeApi, principals: &str, tag: &str) -> Function {
+        Function::start_logging(standin, api, principals, tag, &[("RUST_LOG", &hostile_log_setting())])
+    }
+
+    fn start_logging(
+        standin: &StandIn,
+        api: &RuntimeApi,
+        principals: &str,
+        tag: &str,
+        log: &[(&str, &str)],
+    ) -> Function {
         let dir = std::env::temp_dir().join(format!("recipe-share-bootstrap-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (out, err) = (dir.join("stdout"), dir.join("stderr"));
@@ -46,7 +70,7 @@ impl Function {
             .env("SHARE_PRINCIPALS", principals)
             .env("EXTRA_RESPONSE_URL_PREFIX", standin.response_prefix())
             // The most verbose setting a user could choose: nothing secret may appear even so.
-            .env("RUST_LOG", "trace")
+            .envs(log.iter().copied())
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
             .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
             .spawn()
@@ -211,4 +235,29 @@ fn bad_configuration_keeps_the_loop_alive_and_logs_no_secret() {
         stdout.contains("SHARE_PRINCIPALS"),
         "the bad setting is logged at start"
     );
+}
+
+#[test]
+fn lambdas_own_log_level_setting_cannot_lift_the_caps_either() {
+    let standin = StandIn::start(Options::default());
+    standin.add_recipe(R1);
+    let api = RuntimeApi::start();
+    // Lambda's advanced logging controls set AWS_LAMBDA_LOG_LEVEL; it wins over RUST_LOG.
+    let function = Function::start_logging(
+        &standin,
+        &api,
+        "111122223333,444455556666",
+        "lambda-level",
+        &[("AWS_LAMBDA_LOG_LEVEL", &hostile_log_setting()), ("RUST_LOG", "off")],
+    );
+    let (kind, _) = call(&api, &create_event(&standin, "ok"));
+    assert!(matches!(kind, InvocationKind::Response));
+    assert_eq!(
+        standin.wait_responses(1, WAIT)[0].json.as_ref().unwrap()["Status"],
+        "SUCCESS"
+    );
+    let (stdout, stderr) = function.stop();
+    assert!(stdout.lines().count() > 5, "logging was on");
+    assert_no_leak(&standin, &stdout);
+    assert_no_leak(&standin, &stderr);
 }
