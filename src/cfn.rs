@@ -539,6 +539,51 @@ mod tests {
         assert!(plan(&req("Create", props(json!(R1)), None), None).work.is_err());
     }
 
+    mod body_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Printable ASCII, quotes and backslashes included (each escapes to two bytes in JSON).
+        fn ascii(max: usize) -> impl Strategy<Value = String> {
+            proptest::collection::vec(0x20u8..0x7f, 0..=max).prop_map(|b| String::from_utf8(b).unwrap())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+            /// CloudFormation's limits: StackId an ARN (a 128-character stack name and a UUID),
+            /// RequestId a UUID, LogicalResourceId 255 characters, PhysicalResourceId 1 KB. With
+            /// every echoed field at its maximum and any Reason and Data, the body is valid JSON of
+            /// at most 4096 bytes and keeps every ID whole; Data stays whenever it fits.
+            #[test]
+            fn every_id_at_its_limit_still_fits(
+                stack in ascii(230),
+                request in "[0-9a-f-]{36}",
+                logical in "[A-Za-z0-9]{1,255}",
+                physical in ascii(1024),
+                reason in any::<String>(),
+                arn in ascii(400),
+                success in any::<bool>(),
+            ) {
+                let echo = Echo { stack_id: stack, request_id: request, logical_resource_id: logical };
+                let data = BTreeMap::from([("ImageRecipeArn", arn.clone()), ("ResourceShareArn", "arn:aws:ram:us-east-1:123456789012:resource-share/x".to_string())]);
+                let body = response_body(success, &reason, &physical, &echo, &data);
+                prop_assert!(body.len() <= MAX_BODY, "{} bytes", body.len());
+                let v: Value = serde_json::from_slice(&body).expect("valid JSON");
+                prop_assert_eq!(&v["PhysicalResourceId"], &json!(physical));
+                prop_assert_eq!(&v["StackId"], &json!(echo.stack_id));
+                prop_assert_eq!(&v["RequestId"], &json!(echo.request_id));
+                prop_assert_eq!(&v["LogicalResourceId"], &json!(echo.logical_resource_id));
+                prop_assert_eq!(&v["Status"], &json!(if success { "SUCCESS" } else { "FAILED" }));
+                prop_assert!(v["Reason"].is_string());
+                let without_reason = response_body(success, "", &physical, &echo, &data).len();
+                if without_reason + " [truncated]".len() + 1 <= MAX_BODY {
+                    prop_assert_eq!(&v["Data"]["ImageRecipeArn"], &json!(arn), "Data fits, so it stays");
+                }
+            }
+        }
+    }
+
     #[test]
     fn rollback_ids_fit_and_never_cut_an_arn() {
         let share = "arn:aws:ram:us-east-1:123456789012:resource-share/".to_string() + &"a".repeat(36);

@@ -72,7 +72,7 @@ impl ResponseUrlGuard {
             let matches = url.scheme() == p.scheme
                 && url.host_str() == Some(p.host.as_str())
                 && url.port_or_known_default() == p.port
-                && url.path().starts_with(&p.path);
+                && under(url.path(), &p.path);
             if matches {
                 return Ok(ResponseUrl(url));
             }
@@ -91,6 +91,15 @@ impl ResponseUrlGuard {
         }
         Ok(ResponseUrl(url))
     }
+}
+
+/// `path` is `prefix` or lies below it, by whole segments: `/cfn` admits `/cfn` and `/cfn/x`, never
+/// `/cfn-evil/x`.
+fn under(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        return path.starts_with(prefix);
+    }
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn has_user_info(url: &Url) -> bool {
@@ -197,6 +206,25 @@ mod tests {
         for (url, plain_ok, local_ok) in table {
             assert_eq!(plain.check(url).is_ok(), *plain_ok, "plain {url}");
             assert_eq!(local.check(url).is_ok(), *local_ok, "local {url}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_matches_whole_path_segments() {
+        let bare = ResponseUrlGuard::with_extra_prefix("http://127.0.0.1:9000/cfn").unwrap();
+        let slash = ResponseUrlGuard::with_extra_prefix("http://127.0.0.1:9000/cfn/").unwrap();
+        for (path, bare_ok, slash_ok) in [
+            ("/cfn", true, false),
+            ("/cfn/", true, true),
+            ("/cfn/abc?X-Amz-Signature=1", true, true),
+            ("/cfn-evil/abc", false, false),
+            ("/cfnx", false, false),
+            ("/cf", false, false),
+            ("/other/cfn/abc", false, false),
+        ] {
+            let url = format!("http://127.0.0.1:9000{path}");
+            assert_eq!(bare.check(&url).is_ok(), bare_ok, "bare {path}");
+            assert_eq!(slash.check(&url).is_ok(), slash_ok, "slash {path}");
         }
     }
 
