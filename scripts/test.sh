@@ -68,4 +68,7 @@ machine = int.from_bytes(head[18:20], "little")
 assert machine == want, f"{path} is for machine {machine:#x}, wanted {sys.argv[1]}"
 print(f"sam build: {path} is a {sys.argv[1]} ELF binary")
 PY
+
+echo "== cargo lambda watch + invoke (the local loop Rust Lambda developers use)"
+bash scripts/cargo_lambda_loop.sh
 echo "scripts/test.sh: all tests and checks passed"

@@ -42,6 +42,10 @@ pub struct Aws {
     pub imagebuilder: aws_sdk_imagebuilder::Client,
     pub ram: aws_sdk_ram::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// Only when the invocation does not say which account the function runs in (local emulators).
+    pub sts: aws_sdk_sts::Client,
+    /// The Region the clients talk to.
+    pub region: Option<String>,
 }
 
 /// Calls and throttled answers seen by every client, counted per attempt (what AWS saw), for the
@@ -303,10 +307,15 @@ impl Aws {
             .timeout_config(timeouts)
             .interceptor(CountAttempts)
             .build();
+        let sts = aws_sdk_sts::config::Builder::from(sdk)
+            .interceptor(CountAttempts)
+            .build();
         Aws {
             imagebuilder: aws_sdk_imagebuilder::Client::from_conf(ib),
             ram: aws_sdk_ram::Client::from_conf(ram),
             lambda: aws_sdk_lambda::Client::from_conf(lambda),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            region: sdk.region().map(|r| r.to_string()),
         }
     }
 
@@ -797,6 +806,21 @@ impl Aws {
             .await
             .map(drop)
             .map_err(|e| failure("DeleteResourceShare", e))
+    }
+
+    // ---- STS ----
+
+    /// The partition and account of the caller (`GetCallerIdentity`, which needs no permission).
+    pub async fn caller(&self) -> Result<(String, String), AwsFailure> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| failure("GetCallerIdentity", e))?;
+        let partition = out.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
+        let account = out.account().unwrap_or_default().to_string();
+        Ok((partition, account))
     }
 
     // ---- Lambda ----

@@ -15,7 +15,7 @@ use crate::sweep;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -27,6 +27,9 @@ pub struct App {
     /// store costs a few milliseconds of cold start that EventBridge events and sweeps never need.
     http: OnceLock<reqwest::Client>,
     pub config: Config,
+    /// The function's own location when the invocation cannot tell it (local emulators): asked of
+    /// STS once.
+    own: OnceLock<Location>,
 }
 
 impl App {
@@ -43,6 +46,7 @@ impl App {
             aws: Aws::new(sdk),
             http: OnceLock::new(),
             config,
+            own: OnceLock::new(),
         })
     }
 
@@ -129,29 +133,64 @@ pub fn deadline_of(deadline_ms: u64, now_ms: u64, configured_timeout: Option<&st
 
 /// The deadline of `ctx`, with the one warning an emulator's deadline deserves.
 fn deadline(ctx: &Context) -> Deadline {
+    static WARNED: Once = Once::new();
     let timeout = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT").ok();
     let (deadline, local) = deadline_of(ctx.deadline, now_epoch_ms(), timeout.as_deref());
     if local {
-        warn!(
-            step = "deadline",
-            received_ms = ctx.deadline,
-            budget_s = deadline.remaining().as_secs(),
-            "the invocation's deadline has already passed: a local emulator, not Lambda; using a default budget"
-        );
+        WARNED.call_once(|| {
+            warn!(
+                step = "deadline",
+                received_ms = ctx.deadline,
+                budget_s = deadline.remaining().as_secs(),
+                "the invocation's deadline had already passed when it arrived: a local emulator, not Lambda; using a default budget"
+            )
+        });
     }
     deadline
 }
 
-/// The function's own account and Region, from the invoked function ARN.
-fn own_location(ctx: &Context) -> Option<Location> {
-    let own = arn::function_location(&ctx.invoked_function_arn);
-    if own.is_none() {
+/// The function's own partition, account and Region: from the invoked function ARN, which Lambda
+/// always sends; a local emulator sends a placeholder (`function-arn`), and then STS says which
+/// account the credentials belong to (once per process), the Region being the SDK's.
+async fn own_location(app: &App, ctx: &Context) -> Option<Location> {
+    static WARNED: Once = Once::new();
+    if let Some(own) = arn::function_location(&ctx.invoked_function_arn) {
+        return Some(own);
+    }
+    if let Some(own) = app.own.get() {
+        return Some(own.clone());
+    }
+    WARNED.call_once(|| {
         warn!(
             step = "own-account",
-            "the invoked function ARN does not name a Lambda function, so the own account is unknown"
-        );
+            invoked_function_arn = ctx.invoked_function_arn.chars().take(100).collect::<String>(),
+            "the invoked function ARN is not a Lambda function ARN: a local emulator, not Lambda; asking STS which account this is"
+        )
+    });
+    let asked = tokio::time::timeout(Duration::from_secs(5), app.aws.caller()).await;
+    match (asked, &app.aws.region) {
+        (Ok(Ok((partition, account))), Some(region)) if arn::is_account_id(&account) => {
+            let own = Location {
+                partition,
+                region: region.clone(),
+                account,
+            };
+            Some(app.own.get_or_init(|| own).clone())
+        }
+        (asked, _) => {
+            let why = match asked {
+                Ok(Err(f)) => f.to_string(),
+                Err(_) => "GetCallerIdentity did not answer".into(),
+                Ok(Ok(_)) => "no Region configured, or STS gave no account".into(),
+            };
+            warn!(
+                step = "own-account",
+                why = why.as_str(),
+                "the own account is unknown; nothing will be shared"
+            );
+            None
+        }
     }
-    own
 }
 
 /// The `recipe-share:made-by` value for shares a stack's custom resource makes (tag values are at
@@ -192,7 +231,7 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
         })?;
         let deadline = deadline(&ctx);
         let work_deadline = deadline.earlier_by(respond_reserve(deadline.remaining()));
-        let own = own_location(&ctx);
+        let own = own_location(&app, &ctx).await;
         let plan = cfn::plan(&event, own.as_ref());
         let span = tracing::Span::current();
         span.record("request_type", plan.kind);
@@ -243,7 +282,7 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
         }
         let result = async {
             app.config.share.clone()?;
-            let own = own_location(&ctx);
+            let own = own_location(&app, &ctx).await;
             let decision = eventbridge::decide(&event, own.as_ref())?;
             if let Decision::Skip(why) = &decision {
                 info!(step = "classify", reason = why.as_str(), "event skipped");
@@ -290,15 +329,12 @@ async fn sweep_event(app: Arc<App>, request: Result<sweep::SweepRequest, Error>,
             let config = app.config.share.clone()?;
             let request = request?;
             let deadline = deadline(&ctx);
-            sweep::run(
-                &app.aws,
-                Arc::new(config),
-                request,
-                deadline,
-                &ctx.invoked_function_arn,
-                &ctx.request_id,
-            )
-            .await
+            // The next link is this function: its ARN, or under a local emulator its name.
+            let me = match arn::function_location(&ctx.invoked_function_arn) {
+                Some(_) => ctx.invoked_function_arn.clone(),
+                None => ctx.env_config.function_name.clone(),
+            };
+            sweep::run(&app.aws, Arc::new(config), request, deadline, &me, &ctx.request_id).await
         }
         .await;
         if let Err(e) = &result {

@@ -131,6 +131,17 @@ impl RuntimeApi {
 
     /// Queues an invocation with `payload`, due `deadline` from now; returns its request id.
     pub fn invoke(&self, payload: &serde_json::Value, deadline: Duration, function_arn: &str) -> String {
+        self.invoke_with_deadline_ms(payload, epoch_millis(SystemTime::now() + deadline), function_arn)
+    }
+
+    /// Like [`RuntimeApi::invoke`], with the `Lambda-Runtime-Deadline-Ms` value as given (local
+    /// emulators send constants: `cargo lambda watch` 1.9 sends 600000, a deadline in 1970).
+    pub fn invoke_with_deadline_ms(
+        &self,
+        payload: &serde_json::Value,
+        deadline_ms: u128,
+        function_arn: &str,
+    ) -> String {
         let (id, trace_id) = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             let trace = format!("Root=1-{}-{};Parent={};Sampled=0", rng.hex(8), rng.hex(24), rng.hex(16));
@@ -139,7 +150,7 @@ impl RuntimeApi {
         let pending = Pending {
             id: id.clone(),
             payload: serde_json::to_vec(payload).unwrap_or_default(),
-            deadline_ms: epoch_millis(SystemTime::now() + deadline),
+            deadline_ms,
             function_arn: function_arn.to_string(),
             trace_id,
         };

@@ -207,6 +207,9 @@ pub(crate) async fn handle(sh: Arc<Shared>, req: Request) -> Reply {
     if is_lambda_invoke(&req) {
         return lambda_invoke(&sh, req, &request_id).await;
     }
+    if is_sts(&req) {
+        return sts(&sh, req, &request_id).await;
+    }
     let found = find_route(&req.method, &req.path);
     let op = found.as_ref().map(|(r, _)| r.op).unwrap_or(UNKNOWN_OP);
     let body = body_value(&req.body);
@@ -413,4 +416,57 @@ async fn lambda_invoke(sh: &Arc<Shared>, req: Request, request_id: &str) -> Repl
         );
     }
     Reply::Send(Response::new(202).header("x-amzn-RequestId", request_id))
+}
+
+/// Operation name under which STS `GetCallerIdentity` calls are recorded and faulted.
+pub(crate) const STS_OP: &str = "GetCallerIdentity";
+
+/// STS speaks awsQuery: `POST /` with a form body naming the action (botocore `sts` model).
+fn is_sts(req: &Request) -> bool {
+    req.method == "POST"
+        && req.path == "/"
+        && crate::util::parse_query(&String::from_utf8_lossy(&req.body))
+            .iter()
+            .any(|(k, v)| k == "Action" && v == "GetCallerIdentity")
+}
+
+/// `GetCallerIdentity`: the modeled account, as an IAM user of it, in STS's XML (the SDK requires
+/// `GetCallerIdentityResult` as the first child and reads the request id from the header).
+async fn sts(sh: &Arc<Shared>, req: Request, request_id: &str) -> Reply {
+    let (latency, fault) = {
+        let mut inner = sh.lock();
+        inner.record(STS_OP, || Call {
+            op: STS_OP.to_string(),
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            body: Value::String(String::from_utf8_lossy(&req.body).into_owned()),
+            headers: req.headers.clone(),
+        });
+        inner.take_fault(STS_OP)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(fault) = fault {
+        return fault_reply("sts", fault, request_id);
+    }
+    if !signed(&req) {
+        return error_with_status(
+            403,
+            "MissingAuthenticationToken",
+            "Missing Authentication Token",
+            request_id,
+        );
+    }
+    let o = &sh.opts;
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:{}:iam::{}:user/recipe-share-local</Arn><UserId>AIDALOCALSTANDIN</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        o.partition, o.account, o.account
+    );
+    let mut r = Response::new(200)
+        .header("Content-Type", "text/xml")
+        .header("x-amzn-RequestId", request_id);
+    r.body = body.into_bytes();
+    Reply::Send(r)
 }

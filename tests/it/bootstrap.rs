@@ -261,3 +261,46 @@ fn lambdas_own_log_level_setting_cannot_lift_the_caps_either() {
     assert_no_leak(&standin, &stdout);
     assert_no_leak(&standin, &stderr);
 }
+
+/// How `cargo lambda watch` (1.9) invokes a function: the deadline a constant 600000 (1970) and the
+/// function ARN the placeholder `function-arn`. The function takes a default budget and asks STS
+/// for its account (once), warns once each, and shares the recipe as it would in Lambda.
+#[test]
+fn a_local_emulators_deadline_and_function_arn_still_share_the_recipe() {
+    let standin = StandIn::start(Options::default());
+    standin.add_recipe(R1);
+    let api = RuntimeApi::start();
+    let function = Function::start_logging(
+        &standin,
+        &api,
+        "111122223333,444455556666",
+        "emulator",
+        &[("RUST_LOG", "info")],
+    );
+    for name in ["first", "second"] {
+        let id = api.invoke_with_deadline_ms(&create_event(&standin, name), 600_000, "function-arn");
+        let result = api.wait_result(&id, WAIT).expect("answered");
+        assert!(
+            matches!(result.kind, InvocationKind::Response),
+            "{:?}",
+            String::from_utf8_lossy(&result.body)
+        );
+    }
+    let responses = standin.wait_responses(2, WAIT);
+    for r in &responses {
+        let body = r.json.as_ref().unwrap();
+        assert_eq!(body["Status"], "SUCCESS", "{body}");
+        assert_eq!(body["PhysicalResourceId"], R1);
+    }
+    assert_eq!(standin.call_count("GetCallerIdentity"), 1, "asked once per process");
+    let (stdout, _) = function.stop();
+    assert_eq!(
+        stdout
+            .matches("a local emulator, not Lambda; using a default budget")
+            .count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("asking STS which account this is").count(), 1);
+    assert_no_leak(&standin, &stdout);
+}

@@ -2,11 +2,9 @@
 //! per-operation token-bucket rate limit, fixture helpers that create drift, and a scale guard
 //! (10,000 recipes and shares, indexed look-ups, recording switched off).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use recipe_share_standin::{Options, RateLimit, StandIn};
 use serde_json::{Value, json};
 

@@ -3,11 +3,9 @@
 //! same answers as over plain HTTP, under both names the certificate covers; a client that
 //! trusts another CA is refused during the handshake.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use recipe_share_standin::{Options, StandIn};
 use tokio_rustls::rustls::RootCertStore;
 use tokio_rustls::rustls::pki_types::CertificateDer;

@@ -3,11 +3,9 @@
 //! promoted, then the share goes PROMOTING_TO_STANDARD → STANDARD; plus the quota, clientToken,
 //! visibility delay, association and deletion rules.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use recipe_share_standin::{Options, StandIn};
 use serde_json::{Value, json};
 
@@ -27,7 +25,7 @@ fn shares(url: &str) -> Vec<Value> {
     )
 }
 
-fn promote_share(url: &str, share: &str) -> common::Resp {
+fn promote_share(url: &str, share: &str) -> crate::common::Resp {
     aws(
         url,
         "POST",
@@ -36,7 +34,7 @@ fn promote_share(url: &str, share: &str) -> common::Resp {
     )
 }
 
-fn promote_permission(url: &str, perm: &str, name: &str, token: &str) -> common::Resp {
+fn promote_permission(url: &str, perm: &str, name: &str, token: &str) -> crate::common::Resp {
     ram(
         url,
         "/promotepermissioncreatedfrompolicy",

@@ -4,11 +4,9 @@
 //! injected fault, including that a reset sends nothing and a hung request is released when
 //! the stand-in is dropped.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use recipe_share_standin::{Fault, Options, StandIn};
 use serde_json::json;
 

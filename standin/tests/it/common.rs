@@ -3,7 +3,7 @@
 //! or hung request) and sees every status and header an SDK would hide. [`RawClient`] writes
 //! bytes as given, for the wire forms no real client produces (chunk extensions, trailers).
 
-#![allow(dead_code)] // each test binary uses a different part of it
+#![allow(dead_code)] // each test module uses a different part of it
 
 use std::convert::Infallible;
 use std::io::{Read, Write};

@@ -2,11 +2,9 @@
 //! next invocation, its headers, and posting a response (chunked, as `lambda_runtime` may) and
 //! an error.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::Client;
+use crate::common::Client;
 use recipe_share_standin::runtime_api::{InvocationKind, RuntimeApi};
 use serde_json::json;
 
