@@ -5,6 +5,7 @@
 use crate::arn::{Location, ResourceArn};
 use crate::deadline::{Deadline, backoff, pause};
 use crate::error::Error;
+use crate::http::Http;
 use crate::response_url::ResponseUrl;
 use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Serialize;
@@ -291,12 +292,7 @@ pub fn response_body(
 
 /// PUTs the response: empty `Content-Type` (what the pre-signed S3 URL was signed for), checked
 /// status, retried with backoff until `deadline`. Returns the number of attempts made.
-pub async fn deliver(
-    http: &reqwest::Client,
-    url: &ResponseUrl,
-    body: Vec<u8>,
-    deadline: Deadline,
-) -> Result<u32, Error> {
+pub async fn deliver(http: &Http, url: &ResponseUrl, body: Vec<u8>, deadline: Deadline) -> Result<u32, Error> {
     let mut last = String::from("no time left to send it");
     for attempt in 0..10u32 {
         let left = deadline.remaining();
@@ -308,31 +304,18 @@ pub async fn deliver(
             .max(Duration::from_millis(500))
             .min(left)
             .min(Duration::from_secs(10));
-        let sent = http
-            .put(url.url().clone())
-            .header(reqwest::header::CONTENT_TYPE, "")
-            .body(body.clone())
-            .timeout(timeout)
-            .send()
-            .await;
-        match sent {
-            Ok(resp) if resp.status().is_success() => {
-                info!(
-                    step = "respond",
-                    attempt,
-                    status = resp.status().as_u16(),
-                    "response delivered"
-                );
+        match http.put(url.url(), body.clone(), timeout).await {
+            Ok(status) if (200..300).contains(&status) => {
+                info!(step = "respond", attempt, status, "response delivered");
                 return Ok(attempt + 1);
             }
             // A refused pre-signed URL (expired, bad signature) stays refused: fail now, and let
             // Lambda's retry of the invocation try again later.
-            Ok(resp) if resp.status().is_client_error() && !matches!(resp.status().as_u16(), 408 | 429) => {
-                return Err(Error::ResponseNotDelivered(format!("HTTP {}", resp.status().as_u16())));
+            Ok(status) if (400..500).contains(&status) && !matches!(status, 408 | 429) => {
+                return Err(Error::ResponseNotDelivered(format!("HTTP {status}")));
             }
-            // `without_url`: reqwest's errors would otherwise print the pre-signed URL.
-            Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
-            Err(e) => last = e.without_url().to_string(),
+            Ok(status) => last = format!("HTTP {status}"),
+            Err(e) => last = e,
         }
         warn!(step = "respond", attempt, error = last.as_str(), "response PUT failed");
         if !pause(

@@ -10,6 +10,7 @@ use crate::deadline::{Deadline, now_epoch_ms};
 use crate::error::Error;
 use crate::eventbridge::{self, Decision};
 use crate::flow::{self, Shared, Unshared};
+use crate::http::Http;
 use crate::scope::DELETION_REQUESTED;
 use crate::sweep;
 use lambda_runtime::{Context, LambdaEvent};
@@ -23,9 +24,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 #[derive(Debug)]
 pub struct App {
     pub aws: Aws,
-    /// The response PUT's client, built on the first custom-resource request: loading the trust
-    /// store costs a few milliseconds of cold start that EventBridge events and sweeps never need.
-    http: OnceLock<reqwest::Client>,
+    /// The one HTTP client (the AWS clients' too, in production): built on first use.
+    http: Arc<Http>,
     pub config: Config,
     /// The function's own location when the invocation cannot tell it (local emulators): asked of
     /// STS once.
@@ -35,6 +35,11 @@ pub struct App {
 impl App {
     /// Builds the app from an SDK configuration (the Lambda's, or one aimed at the local stand-in).
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Arc<App> {
+        App::with_http(sdk, config, Http::new())
+    }
+
+    /// Builds the app around `http`, the client `sdk` uses too (so both share one TLS setup).
+    pub fn with_http(sdk: &aws_config::SdkConfig, config: Config, http: Arc<Http>) -> Arc<App> {
         if let Err(e) = &config.share {
             error!(
                 setting = e.setting,
@@ -44,32 +49,20 @@ impl App {
         }
         Arc::new(App {
             aws: Aws::new(sdk),
-            http: OnceLock::new(),
+            http,
             config,
             own: OnceLock::new(),
         })
     }
 
-    /// The HTTP client for the response PUT. Redirects are never followed: a pre-signed URL answers
-    /// directly, and anything else is suspect.
-    pub fn http(&self) -> Result<&reqwest::Client, Error> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| {
-                Error::ResponseNotDelivered(format!("could not build the HTTP client: {}", e.without_url()))
-            })?;
-        Ok(self.http.get_or_init(|| client))
-    }
-
     /// The production wiring: the process environment and the default AWS credential chain.
     pub async fn from_env() -> Arc<App> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        App::new(&sdk, Config::from_env())
+        let http = Http::new();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http.sdk_client())
+            .load()
+            .await;
+        App::with_http(&sdk, Config::from_env(), http)
     }
 }
 
@@ -256,10 +249,7 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
             Err(e) => warn!(step = "decide", status = reply.status(), physical_id = reply.physical_id.as_str(), error = %e, "answering CloudFormation"),
         }
         let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &echo, &reply.data);
-        let delivered = match app.http() {
-            Ok(http) => cfn::deliver(http, &url, body, deadline.earlier_by(Duration::from_millis(100))).await,
-            Err(e) => Err(e),
-        };
+        let delivered = cfn::deliver(&app.http, &url, body, deadline.earlier_by(Duration::from_millis(100))).await;
         let attempts = delivered.inspect_err(|e| error!(step = "respond", error = %e))?;
         Ok(json!({ "Status": reply.status(), "PhysicalResourceId": reply.physical_id, "Attempts": attempts }))
     }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod eventbridge;
 pub mod flow;
 pub mod handler;
+pub mod http;
 pub mod kind;
 pub mod logging;
 pub mod policy;

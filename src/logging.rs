@@ -12,10 +12,9 @@ use tracing_subscriber::{Layer, fmt};
 /// lambda_runtime dumps raw payloads (with the `ResponseURL`) at TRACE, the HTTP stacks can print
 /// request URIs, and the SDK's signing and orchestration layers print requests and signing
 /// inputs at DEBUG/TRACE. A target matches its whole crate (`lambda_runtime::layers::…` too).
-pub const CAPS: [(&str, LevelFilter); 17] = [
+pub const CAPS: [(&str, LevelFilter); 16] = [
     ("lambda_runtime", LevelFilter::INFO),
     ("lambda_runtime_api_client", LevelFilter::INFO),
-    ("reqwest", LevelFilter::WARN),
     ("hyper", LevelFilter::WARN),
     ("hyper_util", LevelFilter::WARN),
     ("h2", LevelFilter::WARN),
