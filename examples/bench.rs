@@ -312,15 +312,15 @@ fn warm_rss(b: &Bench, creates: Option<usize>, rss_events: Option<usize>) -> (St
         let Stats { n, med, p99, max } = stats(times);
         let (lat, floor) = (ms(LATENCY), ms(LATENCY) * f64::from(FLOOR_ROUND_TRIPS));
         let (lo, hi) = (calls.iter().min().unwrap_or(&0), calls.iter().max().unwrap_or(&0));
-        let (med_x, p99_x, met) = (med / floor, p99 / floor, yes(med / floor <= 1.15));
+        let (med_x, p99_x) = (med / floor, p99 / floor);
+        let (med_met, p99_met) = (yes(med_x <= 1.15), yes(p99_x <= 1.15));
         warm = format!(
             "## 2. Warm Create of a new recipe\n\nOne `bootstrap`, one Create of a fresh recipe per event after a \
              warm-up event, {lat} ms on every AWS call, promotion instant, AWS-managed permission matches; event \
              delivery → response PUT. Floor = {FLOOR_ROUND_TRIPS} round trips × {lat} ms = {floor} ms.\n\n\
-             | n | AWS calls per Create | median | p99 | max | median / floor | p99 / floor | target | met |\n\
-             | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n\
-             | {n} | {lo}..{hi} | {med:.1} ms | {p99:.1} ms | {max:.1} ms | {med_x:.3} | {p99_x:.3} | ≤ 1.15 × | \
-             {met} |\n\n"
+             | n | AWS calls per Create | median | p99 | max | median / floor | p99 / floor | target | met: median, \
+             p99 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n| {n} | {lo}..{hi} | {med:.1} ms | \
+             {p99:.1} ms | {max:.1} ms | {med_x:.3} | {p99_x:.3} | ≤ 1.15 × | {med_met}, {p99_met} |\n\n"
         );
     }
     let mut rss = String::new();
@@ -573,7 +573,7 @@ fn tls(b: &Bench, runs: usize) -> String {
             None => None,
             Some(Ok(cg)) => Some(cg),
             Some(Err(why)) => {
-                let _ = writeln!(md, "\nNot measured at 7% of a core: {why}.");
+                let _ = writeln!(md, "\n7% of a core: not measured: {why}.");
                 break;
             }
         };
@@ -588,7 +588,8 @@ fn tls(b: &Bench, runs: usize) -> String {
         let how = |c: &CpuLimit| format!("{} (throttled {} periods)", c.how, c.throttled_periods());
         let how = cg.map_or("none".into(), how);
         let (n, wall_median, wall_max, cpu_median, cpu_max) = (wall.n, wall.med, wall.max, cpu.med, cpu.max);
-        let met = yes(cpu_median <= CPU_TARGET_MS);
+        // Judged on the larger of the two readings: utime+stime is truncated to whole ticks.
+        let met = yes(cpu_median.max(sched) <= CPU_TARGET_MS);
         let _ = writeln!(
             md,
             "| {run} | {how} | {n} | {wall_median:.0} ms | {wall_max:.0} ms | {cpu_median:.0} ms | {cpu_max:.0} ms \
@@ -697,8 +698,16 @@ fn header(root: &Path, parts: &str) -> String {
     format!(
         "# recipe-share benchmarks\n\n| | |\n| --- | --- |\n| date | {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC |\n\
          | commit | `{commit}` on `{branch}` (the code measured) |\n| machine | nproc {nproc}, {model} |\n\
-         | toolchain | {rustc} |\n| reproduce | `scripts/bench.sh` (parts: `{parts}`) |\n\n"
+         | toolchain | {rustc} |\n| load average (1, 5, 15 min) | {} at the start, LOAD_AT_END at the end |\n\
+         | reproduce | `scripts/bench.sh` (parts: `{parts}`) |\n\n",
+        loadavg()
     )
+}
+
+/// Other work on the machine (it is shared) shows in the figures; this says how much there was.
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn main() {
@@ -752,6 +761,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let out = std::env::var_os("BENCH_OUT").map_or(root.join("benches/RESULTS.md"), PathBuf::from);
+    let md = md.replacen("LOAD_AT_END", &loadavg(), 1);
     std::fs::write(&out, &md).expect("write RESULTS.md");
     println!("{md}");
     let (out, secs) = (out.display(), t0.elapsed().as_secs_f64());
