@@ -563,7 +563,7 @@ fn tls(b: &Bench, runs: usize) -> String {
          utime+stime of /proc/<pid>/stat (whole ticks of {tick} ms, rounded down) and the live threads' schedstat \
          run time (ns).\n\n| client | trusts the `SSL_CERT_FILE` CA | measured over |\n| --- | --- | --- |\n\
          | AWS SDK (Image Builder, RAM) | {sdk_yes} ({sdk_calls} calls, response {status}) | {sdk_over} |\n\
-         | response PUT (reqwest, rustls-platform-verifier) | {put_yes} | {put_over} |\n\n\
+         | response PUT (the SDK's connector, shared) | {put_yes} | {put_over} |\n\n\
          | run | CPU limit | n | wall median | wall max | CPU median (utime+stime) | CPU max (utime+stime) | CPU \
          median (schedstat) | target | met |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     );
