@@ -136,6 +136,7 @@
 //!   models `ThrottlingException` only on share mutations.
 
 mod http;
+mod kind;
 mod model;
 mod paging;
 mod policy;
@@ -153,6 +154,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Handler, ServerHandle, TlsMaterial, spawn_server, spawn_tls_server};
 use crate::service::{CFN_PREFIX, Shared};
 
+pub use crate::kind::ResourceKind;
 pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
 pub use crate::routes::{COMMON_ERRORS, ERRORS, ROUTES, Route, UNMODELED_ON_OP};
 #[cfg(feature = "sdk")]
@@ -291,7 +293,10 @@ pub struct CfnResponse {
 /// The modeled state at one moment (see [`StandIn::snapshot`]).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The image recipes, in the order added (also in `resources`).
     pub recipes: Vec<RecipeState>,
+    /// Every Image Builder resource of every kind, in the order added.
+    pub resources: Vec<ResourceState>,
     /// All shares, including DELETED ones and ones not yet visible to RAM operations.
     pub shares: Vec<ShareState>,
     /// All permissions: the AWS-managed default, customer managed and CREATED_FROM_POLICY ones.
@@ -303,6 +308,22 @@ pub struct RecipeState {
     pub arn: String,
     pub policy: Option<String>,
     pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// One Image Builder resource: a recipe, or a build version of a component or an image.
+#[derive(Debug, Clone)]
+pub struct ResourceState {
+    pub arn: String,
+    pub kind: ResourceKind,
+    pub policy: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Recipes: the component ARNs set by [`StandIn::set_recipe_contents`], as given (empty:
+    /// none set, GetImageRecipe reports the default `update-linux`).
+    pub components: Vec<String>,
+    /// Recipes: the parent image set by [`StandIn::set_recipe_contents`] (None: the default).
+    pub parent_image: Option<String>,
+    /// Marked by [`StandIn::set_in_use`].
+    pub in_use: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -340,31 +361,52 @@ pub struct PermissionState {
 }
 
 impl Snapshot {
-    /// ACTIVE shares holding `recipe`.
-    pub fn shares_of(&self, recipe: &str) -> Vec<&ShareState> {
+    /// ACTIVE shares holding `resource` (any kind).
+    pub fn shares_of(&self, resource: &str) -> Vec<&ShareState> {
         self.shares
             .iter()
-            .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == recipe))
+            .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == resource))
             .collect()
     }
 
-    pub fn tags_of(&self, recipe: &str) -> Option<&std::collections::BTreeMap<String, String>> {
-        self.recipes.iter().find(|r| r.arn == recipe).map(|r| &r.tags)
+    /// The resource `arn` of any kind, if present.
+    pub fn resource(&self, arn: &str) -> Option<&ResourceState> {
+        self.resources.iter().find(|r| r.arn == arn)
     }
 
-    pub fn policy_of(&self, recipe: &str) -> Option<&str> {
-        self.recipes
-            .iter()
-            .find(|r| r.arn == recipe)
-            .and_then(|r| r.policy.as_deref())
+    /// The resources of one kind, in the order added.
+    pub fn resources_of_kind(&self, kind: ResourceKind) -> Vec<&ResourceState> {
+        self.resources.iter().filter(|r| r.kind == kind).collect()
     }
 
-    /// Customer managed permissions in STANDARD featureSet (the ones counted against RAM's
-    /// quota; CREATED_FROM_POLICY permissions are not counted).
+    pub fn tags_of(&self, resource: &str) -> Option<&std::collections::BTreeMap<String, String>> {
+        self.resource(resource).map(|r| &r.tags)
+    }
+
+    pub fn policy_of(&self, resource: &str) -> Option<&str> {
+        self.resource(resource).and_then(|r| r.policy.as_deref())
+    }
+
+    /// Customer managed permissions in STANDARD featureSet, of every resource type (the ones
+    /// counted against RAM's quota; CREATED_FROM_POLICY permissions are not counted).
     pub fn customer_permissions(&self) -> usize {
         self.permissions
             .iter()
             .filter(|p| p.permission_type == "CUSTOMER_MANAGED" && p.feature_set == "STANDARD")
+            .count()
+    }
+
+    /// [`Snapshot::customer_permissions`] of one RAM resource type (compared
+    /// case-insensitively), e.g. `imagebuilder:Component`: the count RAM's quota of
+    /// [`PERMISSION_QUOTA`] per type applies to.
+    pub fn customer_permissions_for(&self, resource_type: &str) -> usize {
+        self.permissions
+            .iter()
+            .filter(|p| {
+                p.permission_type == "CUSTOMER_MANAGED"
+                    && p.feature_set == "STANDARD"
+                    && p.resource_type.eq_ignore_ascii_case(resource_type)
+            })
             .count()
     }
 
@@ -476,34 +518,86 @@ impl StandIn {
         &self.secret
     }
 
-    /// Adds an image recipe (no policy). Any string is accepted as ARN.
+    /// Adds an image recipe (no policy): [`StandIn::add_resource`], except that an ARN naming
+    /// no modeled kind is accepted too, as an image recipe (any string is).
     pub fn add_recipe(&self, arn: &str) {
-        self.shared.lock().state.add_recipe(arn);
+        let result = self.shared.lock().state.add_resource(arn);
+        expect_fixture("add_recipe", arn, result);
     }
 
-    /// Adds many recipes under one lock, as [`StandIn::add_recipe`] would one by one (O(1)
-    /// each: 10,000 take milliseconds). ARNs already present are skipped.
+    /// Adds many recipes (or resources of any kind, by their ARNs) under one lock, as
+    /// [`StandIn::add_recipe`] would one by one (O(1) each: 10,000 take milliseconds). ARNs
+    /// already present are skipped.
     pub fn add_recipes(&self, arns: impl IntoIterator<Item = String>) {
         let mut inner = self.shared.lock();
+        let mut failed = None;
         for arn in arns {
-            inner.state.add_recipe(&arn);
+            if let Err(e) = inner.state.add_resource(&arn) {
+                failed = Some(e);
+                break;
+            }
+        }
+        drop(inner);
+        if let Some(e) = failed {
+            panic!("StandIn::add_recipes: {e}");
         }
     }
 
-    /// Sets an Image Builder tag on a recipe (adding the recipe if missing), as TagResource would.
+    /// Adds an Image Builder resource (no policy) of the kind its ARN names: `image-recipe`,
+    /// `container-recipe`, `component` or `image` (see [`ResourceKind::from_arn`]). Components
+    /// and images are build versions, `…:component/<name>/<x.y.z>/<build>`; their owner is the
+    /// ARN's account (this account's are `Self` to ListComponents/ListImages, `aws`'s `Amazon`).
+    /// Panics for an ARN of no modeled kind or a component/image ARN that is not a build
+    /// version. Present already: nothing changes.
+    pub fn add_resource(&self, arn: &str) {
+        let result = match ResourceKind::from_arn(arn) {
+            Some(_) => self.shared.lock().state.add_resource(arn),
+            None => Err(format!(
+                "{arn} names no modeled Image Builder resource kind (image-recipe, container-recipe, component, image)"
+            )),
+        };
+        expect_fixture("add_resource", arn, result);
+    }
+
+    /// Sets what an image or container recipe builds from (adding the recipe if missing), as
+    /// GetImageRecipe / GetContainerRecipe then report it: `components` are component ARNs of
+    /// any account as a recipe holds them (version references like `…/component/cis/x.x.x` or
+    /// `…/1.x.x`, exact versions `…/1.2.0`, build versions `…/1.2.0/3`; none: the default
+    /// AWS-owned `update-linux/x.x.x`), `parent_image` an image ARN (possibly a version
+    /// reference), an AMI id or, for container recipes, an image URI (None: the default,
+    /// AWS's `amazon-linux-2-x86/x.x.x` / `amazonlinux:latest`). Replaces what was set before.
+    /// Nothing referenced is added or resolved. Panics if `recipe_arn` is no recipe ARN.
+    pub fn set_recipe_contents(&self, recipe_arn: &str, components: &[&str], parent_image: Option<&str>) {
+        let result = self
+            .shared
+            .lock()
+            .state
+            .set_recipe_contents(recipe_arn, components, parent_image);
+        expect_fixture("set_recipe_contents", recipe_arn, result);
+    }
+
+    /// Sets an Image Builder tag on a resource of any kind (adding it if missing, as
+    /// [`StandIn::add_recipe`] would), as TagResource would.
+    pub fn tag_resource(&self, arn: &str, key: &str, value: &str) {
+        let result = self.shared.lock().state.tag_resource(arn, key, value);
+        expect_fixture("tag_resource", arn, result);
+    }
+
+    /// [`StandIn::tag_resource`], the name it had when only recipes were modeled.
     pub fn tag_recipe(&self, arn: &str, key: &str, value: &str) {
-        self.shared.lock().state.tag_recipe(arn, key, value);
+        self.tag_resource(arn, key, value);
     }
 
-    /// Adds a recipe under the name it was created with (`ListImageRecipes` filters and reports
-    /// that name; the ARN carries it lower-cased).
+    /// Adds a resource under the name it was created with (`ListImageRecipes` and the other
+    /// List operations filter and report that name; the ARN carries it lower-cased).
     pub fn add_recipe_named(&self, arn: &str, name: &str) {
-        self.shared.lock().state.name_recipe(arn, name);
+        let result = self.shared.lock().state.name_resource(arn, name);
+        expect_fixture("add_recipe_named", arn, result);
     }
 
-    /// Marks a recipe as depended on by consumers: RAM then refuses to delete a share holding it
-    /// or take it out of one (`OperationNotPermittedException`), as it does while consumers use a
-    /// shared resource.
+    /// Marks a resource as depended on by consumers: RAM then refuses to delete a share holding
+    /// it or take it out of one (`OperationNotPermittedException`), as it does while consumers
+    /// use a shared resource.
     pub fn set_in_use(&self, arn: &str, in_use: bool) {
         self.shared.lock().state.set_in_use(arn, in_use);
     }
@@ -511,11 +605,29 @@ impl StandIn {
     /// DeleteImageRecipe as its owner would call it: refused (with the error Image Builder gives)
     /// while a share holds the recipe.
     pub fn delete_image_recipe(&self, arn: &str) -> Result<(), String> {
-        let input = serde_json::json!({ "imageRecipeArn": arn });
+        self.delete_as_kind(ResourceKind::ImageRecipe, arn)
+    }
+
+    /// The Delete operation of the kind the ARN names (DeleteImageRecipe,
+    /// DeleteContainerRecipe, DeleteComponent, DeleteImage) as its owner would call it: refused
+    /// with `ResourceDependencyException` while an ACTIVE share holds the resource,
+    /// `ResourceNotFoundException` if it does not exist. Err is `"<code>: <message>"`.
+    pub fn delete_resource(&self, arn: &str) -> Result<(), String> {
+        match ResourceKind::from_arn(arn) {
+            Some(kind) => self.delete_as_kind(kind, arn),
+            None => Err(format!(
+                "InvalidRequestException: {arn} names no modeled Image Builder resource kind"
+            )),
+        }
+    }
+
+    fn delete_as_kind(&self, kind: ResourceKind, arn: &str) -> Result<(), String> {
+        let (op, member) = kind.delete_op();
+        let input = serde_json::json!({ member: arn });
         let mut inner = self.shared.lock();
         inner
             .state
-            .call("imagebuilder", "DeleteImageRecipe", &input, "fixture", Instant::now())
+            .call("imagebuilder", op, &input, "fixture", Instant::now())
             .map(drop)
             .map_err(|e| format!("{}: {}", e.code, e.message))
     }
@@ -539,33 +651,40 @@ impl StandIn {
         }
     }
 
-    /// Deletes a recipe and takes it out of every share.
+    /// Deletes a resource of any kind and takes it out of every share (bypassing the API, which
+    /// refuses to delete a shared one).
     pub fn remove_recipe(&self, arn: &str) {
-        self.shared.lock().state.remove_recipe(arn);
+        self.shared.lock().state.remove_resource(arn);
     }
 
-    /// As if PutImageRecipePolicy had been called by someone else, with the same RAM side
-    /// effects. Adds the recipe if missing; panics if the policy would be rejected.
+    /// As if Put{ImageRecipe,ContainerRecipe,Component,Image}Policy (the kind's) had been called
+    /// by someone else, with the same RAM side effects. Adds the resource if missing (as
+    /// [`StandIn::add_recipe`] would); panics if the policy would be rejected.
     pub fn set_policy(&self, arn: &str, policy: &str) {
         let mut inner = self.shared.lock();
         let now = Instant::now();
         inner.state.tick(now);
-        inner.state.add_recipe(arn);
-        if let Err(e) = inner.state.apply_policy(arn, policy, now) {
+        let result = inner
+            .state
+            .add_resource(arn)
+            .and_then(|()| inner.state.apply_policy(arn, policy, now));
+        if let Err(e) = result {
             drop(inner);
             panic!("StandIn::set_policy({arn}): policy rejected: {e}");
         }
     }
 
-    /// Stores `policy` as the recipe's policy text WITHOUT any RAM side effect and without
+    /// Stores `policy` as the resource's policy text WITHOUT any RAM side effect and without
     /// validating it: no share is created, changed or deleted (for "policy present but no
-    /// share" fixtures). Adds the recipe if missing. GetImageRecipePolicy returns the text.
+    /// share" fixtures). Adds the resource if missing (as [`StandIn::add_recipe`] would). The
+    /// kind's Get…Policy returns the text.
     pub fn put_policy_only(&self, arn: &str, policy: &str) {
-        self.shared.lock().state.put_policy_only(arn, policy);
+        let result = self.shared.lock().state.put_policy_only(arn, policy);
+        expect_fixture("put_policy_only", arn, result);
     }
 
     /// Deletes a resource share as DeleteResourceShare would (status `DELETED`, still listed by
-    /// GetResourceShares; each of its recipes in no other ACTIVE share loses its policy), but
+    /// GetResourceShares; each of its resources in no other ACTIVE share loses its policy), but
     /// whatever its featureSet (a CREATED_FROM_POLICY share too, which the API refuses; a
     /// running promotion is cancelled) and even before it is visible: for "share missing"
     /// fixtures. Deleting a DELETED share does nothing. Panics if no share has that ARN.
@@ -660,6 +779,14 @@ impl StandIn {
     }
 }
 
+/// Panics with the fixture's name when a fixture helper was given an ARN it cannot model (the
+/// lock is released by then: the `Result` was computed under it and returned).
+fn expect_fixture(helper: &str, arn: &str, result: Result<(), String>) {
+    if let Err(e) = result {
+        panic!("StandIn::{helper}({arn}): {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,8 +812,9 @@ mod tests {
         assert_eq!(snap.shares_of(r).len(), 1);
         assert_eq!(snap.shares_of(r)[0].feature_set, "CREATED_FROM_POLICY");
         assert_eq!(snap.customer_permissions(), 0);
-        // The AWS-managed default plus one CREATED_FROM_POLICY permission.
-        assert_eq!(snap.permissions.len(), 2);
+        // The four AWS-managed defaults (one per resource type) plus one CREATED_FROM_POLICY
+        // permission.
+        assert_eq!(snap.permissions.len(), 5);
         s.remove_recipe(r);
         let snap = s.snapshot();
         assert!(snap.recipes.is_empty() && snap.shares_of(r).is_empty());
