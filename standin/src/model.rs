@@ -1931,7 +1931,10 @@ impl State {
             self.unindex_resource(r, i);
         }
         self.clear_unshared_policies(&removed_resources);
-        if !principals.is_empty() {
+        if principals.is_empty() {
+            // A resource joining a STANDARD share gets RAM's policy like the ones already in it.
+            self.write_ram_policies(&added_resources);
+        } else {
             let held: Vec<String> = self.shares[i].resources.iter().map(|r| r.entity.clone()).collect();
             self.write_ram_policies(&held);
         }
