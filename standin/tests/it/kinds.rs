@@ -216,6 +216,21 @@ fn a_component_share_is_promoted_only_with_a_component_permission() {
     // A second component with the same actions matches the Component permission directly.
     let (_, second) = share_by_policy(&s, ResourceKind::Component, &component("hardening/2.0.0/1"));
     assert_eq!(second["arn"], managed["arn"]);
+    // A policy written on the STANDARD-held component: a second share beside the first, as for
+    // recipes (the pessimistic reading).
+    let rewritten = kind_policy(ResourceKind::Component, &c, &[OTHER, "444455556666"]);
+    assert_eq!(
+        put_kind_policy(&url, ResourceKind::Component, &c, &rewritten).status,
+        200
+    );
+    let snap = s.snapshot();
+    assert_eq!(snap.shares_of(&c).len(), 2);
+    assert_eq!(
+        snap.share(&share).unwrap().principals,
+        [OTHER],
+        "the STANDARD share is untouched"
+    );
+    assert_eq!(snap.policy_of(&c), Some(rewritten.as_str()));
 }
 
 #[test]
