@@ -6,115 +6,184 @@
 //! [`StandIn::url`], use any fake credentials) and `PUT /cfn-response/...`, the pre-signed S3
 //! URL CloudFormation would give a custom resource ([`StandIn::response_url`]);
 //! [`StandIn::start_tls`] serves the same over HTTPS with a generated CA. It models one
-//! account in one Region: recipes, their resource policies, the RAM shares and managed
-//! permissions those policies create, and the CREATED_FROM_POLICY → STANDARD promotion. Faults
-//! (throttling, 5xx, arbitrary errors, latency, hangs, resets) can be injected per operation,
-//! a per-operation token bucket can rate-limit calls ([`Options::rate_limit`]), and every
-//! request is recorded (or only counted, [`StandIn::set_recording`]). Look-ups by recipe ARN,
-//! share ARN and shared resource ARN are indexed, so every operation stays cheap with 10,000s
-//! of recipes and shares ([`StandIn::add_recipes`] loads them). [`runtime_api`] emulates the
-//! Lambda Runtime API.
+//! account in one Region: Image Builder resources of four kinds ([`ResourceKind`]: image and
+//! container recipes, which hold components and a parent image, and build versions of
+//! components and images), their resource policies, the RAM shares and managed permissions
+//! those policies create (typed by the resource's RAM type), and the CREATED_FROM_POLICY →
+//! STANDARD promotion. Faults (throttling, 5xx, arbitrary errors, latency, hangs, resets) can
+//! be injected per operation, a per-operation token bucket can rate-limit calls
+//! ([`Options::rate_limit`]), and every request is recorded (or only counted,
+//! [`StandIn::set_recording`]). Look-ups by resource ARN, share ARN and shared resource ARN are
+//! indexed, so every operation stays cheap with 10,000s of recipes and shares
+//! ([`StandIn::add_recipes`] loads them). [`runtime_api`] emulates the Lambda Runtime API.
 //!
 //! # Modeled choices where AWS documents nothing
 //!
 //! Tests against the stand-in check the Lambda against these choices, not against AWS; each
 //! should be confirmed once in a real account.
 //!
-//! - **Policy validation** (PutImageRecipePolicy, `InvalidParameterValueException`): JSON with
-//!   `Version` `2012-10-17` and exactly one statement (object or one-element list) with only
-//!   `Sid`/`Effect`/`Principal`/`Action`/`Resource`; `Effect` `Allow`; `Principal` exactly
-//!   `{"AWS": ...}` with 12-digit account ids or `arn:<partition>:iam::<account>:root` (no `*`,
-//!   no roles, no org/OU); `Action` `imagebuilder:<Letters or *>` (string or list, compared
-//!   case-sensitively); `Resource` exactly the recipe ARN; no `Condition`. The text is stored
-//!   verbatim and GetImageRecipePolicy returns it unchanged while no STANDARD share holds the recipe.
-//! - **RAM writes the policy of a recipe STANDARD shares hold** (documented: RAM builds the
+//! - **Resource kinds** ([`ResourceKind::from_arn`]): a resource's kind is its ARN's resource
+//!   segment (`image-recipe`, `container-recipe`, `component`, `image`); [`StandIn::add_recipe`]
+//!   and the fixtures that add a missing resource take an ARN naming no kind as an image recipe
+//!   (any string always was one); [`StandIn::add_resource`] refuses it. Components and images
+//!   are stored as build versions `…/<name>/<x.y.z>/<build>` only (a version ARN is refused),
+//!   owned by the ARN's account. Each kind's RAM resource type is
+//!   `imagebuilder:{ImageRecipe,ContainerRecipe,Component,Image}`.
+//! - **Policy validation** (Put{ImageRecipe,ContainerRecipe,Component,Image}Policy,
+//!   `InvalidParameterValueException`): JSON with `Version` `2012-10-17` and exactly one
+//!   statement (object or one-element list) with only `Sid`/`Effect`/`Principal`/`Action`/
+//!   `Resource`; `Effect` `Allow`; `Principal` exactly `{"AWS": ...}` with 12-digit account ids
+//!   or `arn:<partition>:iam::<account>:root` (no `*`, no roles, no org/OU); `Action`
+//!   `imagebuilder:<Letters or *>` (string or list, compared case-sensitively, any Image
+//!   Builder action on any kind); `Resource` exactly the resource's own ARN (for components and
+//!   images the build version ARN the Put names); no `Condition`. The text is stored verbatim
+//!   and the kind's Get…Policy returns it unchanged while no STANDARD share holds the resource.
+//!   The ARN members follow the model's patterns: recipes `…/<name>/<x.y.z>` (nodes may be `x`),
+//!   components and images (`componentArn`, `imageArn`) build versions only.
+//! - **RAM writes the policy of a resource STANDARD shares hold** (documented: RAM builds the
 //!   resource-based policy from every share that includes the resource): when a promotion
-//!   finishes and whenever principals or shares change, one statement per STANDARD share, `Sid`
-//!   `RamStatement<n>`, accounts as `arn:<p>:iam::<id>:root`, an organization as `"Principal":
-//!   "*"` with `StringEquals aws:PrincipalOrgID`, an OU with `ForAnyValue:StringLike
-//!   aws:PrincipalOrgPaths` `o-…/*/ou-…/*`; actions those of the share's permission.
-//! - **GetImageRecipePolicy on a recipe without a policy** → `ResourceNotFoundException` (404).
-//!   **GetImageRecipe on a missing recipe** → `ResourceNotFoundException` too, although the
-//!   model does not list it on that operation. A malformed ARN → `InvalidRequestException` on
-//!   the Get operations, `InvalidParameterValueException` on Put.
-//! - **Put on a recipe an ACTIVE CREATED_FROM_POLICY share holds** replaces that share's
+//!   finishes and whenever principals or resources of a share change, one statement per
+//!   STANDARD share, `Sid` `RamStatement<n>`, accounts as `arn:<p>:iam::<id>:root`, an
+//!   organization as `"Principal": "*"` with `StringEquals aws:PrincipalOrgID`, an OU with
+//!   `ForAnyValue:StringLike aws:PrincipalOrgPaths` `o-…/*/ou-…/*`; actions those of the
+//!   share's permission. Every kind alike.
+//! - **Get…Policy on a resource without a policy** → `ResourceNotFoundException` (404).
+//!   **GetImageRecipe, GetContainerRecipe, GetComponent, GetImage and the four Delete
+//!   operations on a missing resource** → `ResourceNotFoundException` too, although the model
+//!   does not list it on those operations. A malformed ARN (or one of another kind) →
+//!   `InvalidRequestException` on the Get, List and Delete operations,
+//!   `InvalidParameterValueException` on Put.
+//! - **Put on a resource an ACTIVE CREATED_FROM_POLICY share holds** replaces that share's
 //!   principals and permission with the policy's instead of creating a second share. **Put on a
-//!   recipe only promoted (or promoting) shares hold** is modeled pessimistically: the text is
-//!   stored, the STANDARD share is untouched, and a second CREATED_FROM_POLICY share is made, so
-//!   a flow that rewrites the policy of a shared recipe is caught.
+//!   resource only promoted (or promoting) shares hold** is modeled pessimistically: the text
+//!   is stored, the STANDARD share is untouched, and a second CREATED_FROM_POLICY share is made,
+//!   so a flow that rewrites the policy of a shared resource is caught.
 //! - **TagResource (RAM)** on a share: only once it is ACTIVE STANDARD; a CREATED_FROM_POLICY or
 //!   PROMOTING_TO_STANDARD share answers `InvalidParameterException` (undocumented; RAM's model
 //!   has no better-fitting error). At most 50 tags. GetResourceShares reports them and honours
 //!   `tagFilters` (no values: any value of the key).
-//! - **TagResource / ListTagsForResource (Image Builder)** `/tags/{resourceArn}` on recipes;
-//!   GetImageRecipe and ListImageRecipes report the tags.
-//! - **DeleteImageRecipe** refuses a recipe any ACTIVE share holds (`ResourceDependencyException`,
-//!   as the user guide says owners cannot delete a shared recipe); a missing one answers
-//!   `ResourceNotFoundException` (not in the model's list for the operation).
-//! - **Consumers that depend on a recipe** ([`StandIn::set_in_use`]): DeleteResourceShare of a
-//!   share holding it, and DisassociateResourceShare of it, answer `OperationNotPermittedException`
-//!   ("in use by consumer accounts"); what RAM really answers is undocumented.
+//! - **TagResource / ListTagsForResource (Image Builder)** `/tags/{resourceArn}` on every kind
+//!   (a missing resource → `ResourceNotFoundException`); GetImageRecipe, GetContainerRecipe,
+//!   GetComponent, GetImage, ListImageRecipes, ListContainerRecipes,
+//!   ListComponentBuildVersions and ListImageBuildVersions report the tags (ListComponents and
+//!   ListImages do not: their model shapes have no `tags`).
+//! - **DeleteImageRecipe, DeleteContainerRecipe, DeleteComponent, DeleteImage** refuse a
+//!   resource any ACTIVE share holds (`ResourceDependencyException`: the user guide says owners
+//!   cannot delete a shared recipe, the newest DeleteImage reference says so of images; assumed
+//!   for components and container recipes too). Deleting a component or image a recipe
+//!   references is not refused (not modeled). Components and images are deleted per build
+//!   version.
+//! - **Consumers that depend on a resource** ([`StandIn::set_in_use`], any kind):
+//!   DeleteResourceShare of a share holding it, and DisassociateResourceShare of it, answer
+//!   `OperationNotPermittedException` ("in use by consumer accounts"); what RAM really answers
+//!   is undocumented.
 //! - **Share created from a policy**: name `PolicyShare-<n>`, ARN
 //!   `arn:<p>:ram:<region>:<account>:resource-share/<uuid>`, `allowExternalPrincipals` true,
 //!   principals = the policy's account ids. Invisible to every RAM operation (including
 //!   Promote, which then answers `UnknownResourceException`) until
 //!   [`Options::share_visible_after`] has passed.
-//! - **Permission of that share**: a managed permission with the same sorted, deduplicated
-//!   actions (customer managed STANDARD ones first; the AWS-managed default only with
-//!   [`Options::aws_managed_permission_matches`]), else an existing CREATED_FROM_POLICY
-//!   permission with those actions, else a new one named `CreatedFromPolicy-<n>-<hex>` with
-//!   ARN `arn:<p>:ram:<region>:<account>:permission/<name>`, `permissionType`
-//!   `CUSTOMER_MANAGED`, featureSet `CREATED_FROM_POLICY`. CREATED_FROM_POLICY permissions do
-//!   not count against the 10-per-resource-type quota, are left out of ListPermissions (they
-//!   are not attachable) but shown by ListResourceSharePermissions; every permission reports
-//!   `status` `ATTACHABLE`, version `"1"`.
-//! - **AWSRAMDefaultPermissionImageBuilderImageRecipe** is assumed to carry exactly
-//!   `imagebuilder:GetImageRecipe` + `imagebuilder:ListImageRecipes` (AWS does not publish it).
+//! - **Permission of that share**: a managed permission of the resource's RAM type with the
+//!   same sorted, deduplicated actions (customer managed STANDARD ones first; the AWS-managed
+//!   default of that type only with [`Options::aws_managed_permission_matches`]), else an
+//!   existing CREATED_FROM_POLICY permission of that type with those actions, else a new one
+//!   named `CreatedFromPolicy-<n>-<hex>` with ARN
+//!   `arn:<p>:ram:<region>:<account>:permission/<name>`, `permissionType` `CUSTOMER_MANAGED`,
+//!   featureSet `CREATED_FROM_POLICY`, the resource's type. The same actions on two types are
+//!   two permissions: a type's permission never matches another type's resource.
+//!   CREATED_FROM_POLICY permissions do not count against the 10-per-resource-type quota, are
+//!   left out of ListPermissions (they are not attachable) but shown by
+//!   ListResourceSharePermissions; every permission reports `status` `ATTACHABLE`, version
+//!   `"1"`.
+//! - **The AWS-managed defaults** `AWSRAMDefaultPermissionImageBuilder{ImageRecipe,
+//!   ContainerRecipe,Component,Image}` (ARN `arn:<p>:ram::aws:permission/<name>`, listed in that
+//!   order) are assumed to carry exactly the type's Get and List actions, e.g.
+//!   `imagebuilder:GetComponent` + `imagebuilder:ListComponents`
+//!   ([`ResourceKind::default_permission_actions`]; AWS does not publish them).
 //! - **PromoteResourceShareCreatedFromPolicy** on a share not ACTIVE CREATED_FROM_POLICY (also
 //!   a second call while PROMOTING_TO_STANDARD) → `InvalidStateTransitionException`. Promotion
 //!   takes [`Options::promotion_time`]; only then does the share get the managed permission and
 //!   the unused CREATED_FROM_POLICY permission disappear.
-//! - **PromotePermissionCreatedFromPolicy**: the name must be 1–36 letters, digits, `.`, `-`, `_`
-//!   (CreatePermission's rule); a name already used by a customer managed permission and the
-//!   11th customer managed permission for `imagebuilder:ImageRecipe` both answer
-//!   `InvalidParameterException` (the model lists neither `PermissionAlreadyExistsException`
-//!   nor `PermissionLimitExceededException` on this operation; real RAM may send those codes
-//!   unmodeled). The clientToken is checked first: same token + same `permissionArn`/`name` →
+//! - **PromotePermissionCreatedFromPolicy** makes a customer managed permission of the source
+//!   permission's resource type. The name must be 1–36 letters, digits, `.`, `-`, `_`
+//!   (CreatePermission's rule) and unused by any customer managed permission of any type (the
+//!   ARN has no type in it); a used name and the 11th customer managed permission for one
+//!   resource type both answer `InvalidParameterException` (the model lists neither
+//!   `PermissionAlreadyExistsException` nor `PermissionLimitExceededException` on this
+//!   operation; real RAM may send those codes unmodeled). The clientToken is checked first: same token + same `permissionArn`/`name` →
 //!   the first answer again (even after the source permission was deleted by a promotion);
 //!   same token + different parameters → `IdempotentParameterMismatchException` (not in the
 //!   operation's modeled error list either). Tokens are per operation.
 //! - **Associate/DisassociateResourceShare**: only on ACTIVE STANDARD shares, else
 //!   `OperationNotPermittedException`; org/OU ARNs when [`Options::org_sharing_enabled`] is
-//!   false → `OperationNotPermittedException`; the response rows say `ASSOCIATING` /
-//!   `DISASSOCIATING` but the change is immediate; disassociating something not associated is
-//!   a no-op; a disassociated principal disappears from GetResourceShareAssociations (no
-//!   `DISASSOCIATED` rows); a recipe taken out of its last ACTIVE share loses its policy; RAM
-//!   rewrites the policies of the share's recipes (see above).
+//!   false → `OperationNotPermittedException`; a resource whose RAM type is not the type of the
+//!   share's one permission → `OperationNotPermittedException` (real RAM would attach that
+//!   type's default permission too; one permission per share is modeled); the response rows say
+//!   `ASSOCIATING` / `DISASSOCIATING` but the change is immediate; disassociating something not
+//!   associated is a no-op; a disassociated principal disappears from
+//!   GetResourceShareAssociations (no `DISASSOCIATED` rows); a resource taken out of its last
+//!   ACTIVE share loses its policy; RAM rewrites the policies of the share's resources,
+//!   including one just added (see above).
 //! - **DeleteResourceShare**: STANDARD → status `DELETED` (still listed by GetResourceShares,
-//!   its associations reported `DISASSOCIATED`) and each recipe in no other ACTIVE share loses
-//!   its policy; CREATED_FROM_POLICY / PROMOTING_TO_STANDARD → `OperationNotPermittedException`;
-//!   already DELETED → success `{returnValue: true}`.
+//!   its associations reported `DISASSOCIATED`) and each resource in no other ACTIVE share
+//!   loses its policy; CREATED_FROM_POLICY / PROMOTING_TO_STANDARD →
+//!   `OperationNotPermittedException`; already DELETED → success `{returnValue: true}`.
 //! - **Missing required member** on any RAM operation → `MissingRequiredParameterException`
 //!   (modeled on only some operations, see [`UNMODELED_ON_OP`]); bad enum values,
 //!   `maxResults` outside 1–500 or wrong JSON types → `InvalidParameterException`; ARNs of the
 //!   wrong shape → `MalformedArnException`; ARNs of unknown shares in a GetResourceShares or
 //!   ListResources filter match nothing (no error). `resourceOwner` `OTHER-ACCOUNTS` lists
-//!   nothing (one account is modeled); ListResources `resourceType` compares
-//!   case-insensitively and a value without `:` → `InvalidResourceTypeException`.
-//! - **ListImageRecipes**: `owner` absent or `Self` lists every recipe added
-//!   ([`StandIn::add_recipe`], [`StandIn::add_recipes`], [`StandIn::set_policy`], ...) in the
-//!   order added, whatever account its ARN names; `Shared`, `Amazon`, `ThirdParty`,
-//!   `AWSMarketplace` list nothing; another value → `InvalidRequestException`. Each summary is
-//!   derived from the ARN like GetImageRecipe's answer: `name` and `owner` from the ARN,
-//!   `platform` `Linux`, `parentImage` `arn:<p>:imagebuilder:<region>:aws:image/amazon-linux-2-x86/x.x.x`,
-//!   `dateCreated` when added, `tags` `{}`. `filters` (`name`, `parentImage`, `platform`, names
-//!   case-sensitive) match a value exactly, filters AND-ed, values OR-ed; the model's bounds
-//!   (1–10 filters, 1–10 values, the `FilterValue` pattern) and an unknown filter name →
-//!   `InvalidRequestException`. `maxResults` outside the model's 1–25 →
-//!   `InvalidRequestException`; a bad `nextToken` → `InvalidPaginationTokenException`; pages
+//!   nothing (one account is modeled); ListResources reports each resource's own RAM type as
+//!   `type`, its `resourceType` filter compares with it case-insensitively, and a value without
+//!   `:` → `InvalidResourceTypeException`.
+//! - **ListImageRecipes / ListContainerRecipes**: `owner` absent or `Self` lists every recipe
+//!   of the kind added ([`StandIn::add_recipe`], [`StandIn::add_recipes`],
+//!   [`StandIn::set_policy`], ...) in the order added, whatever account its ARN names;
+//!   `Shared`, `Amazon`, `ThirdParty`, `AWSMarketplace` list nothing; another value →
+//!   `InvalidRequestException`. Each summary is derived from the ARN like the Get operation's
+//!   answer: `name` and `owner` from the ARN, `platform` `Linux`, `parentImage` the one set
+//!   ([`StandIn::set_recipe_contents`]) or the default, `dateCreated` when added, `tags`;
+//!   container recipes add `containerType` `DOCKER`. `filters` (`name`, `parentImage`,
+//!   `platform`, and for container recipes `containerType`; names case-sensitive) match a value
+//!   exactly, filters AND-ed, values OR-ed; the model's bounds (1–10 filters, 1–10 values, the
+//!   `FilterValue` pattern) and an unknown filter name → `InvalidRequestException`. On every
+//!   Image Builder List operation `maxResults` outside the model's 1–25 →
+//!   `InvalidRequestException`, a bad `nextToken` → `InvalidPaginationTokenException`, pages
 //!   are capped by [`Options::page_size`] and [`Options::empty_pages`] applies as on RAM. The
-//!   model this was checked against (botocore 1.43) has no `byName` member; one sent is
-//!   ignored, as is any member the model does not have.
+//!   model this was checked against (botocore 1.43) has no `byName` member on
+//!   ListImageRecipes; one sent is ignored, as is any member the model does not have.
+//! - **Recipe contents** ([`StandIn::set_recipe_contents`]): GetImageRecipe and
+//!   GetContainerRecipe return the component ARNs as set, in order, as `components`
+//!   (`[{componentArn}]`, no parameters) and the parent image as set; nothing set (or an empty
+//!   list): AWS's `update-linux/x.x.x`, and `amazon-linux-2-x86/x.x.x` (image recipes) or
+//!   `amazonlinux:latest` (container recipes). The stand-in resolves no reference: what a
+//!   version reference like `…/cis/1.x.x` or a parent `…/image/golden/1.x.x` selects is the
+//!   function's business, found through the List operations. GetContainerRecipe also answers
+//!   `containerType` `DOCKER`, `platform` `Linux`, a fixed `dockerfileTemplateData` and
+//!   `targetRepository` `{service: ECR, repositoryName: <the ARN's name>}`.
+//! - **Owners of components and images**: the ARN's account; to the List operations' `owner`
+//!   this account's are `Self` (the default), `aws`'s `Amazon`, `aws-marketplace`'s
+//!   `AWSMarketplace`, other `aws-…` (and `third-party`) ones `ThirdParty`, any other
+//!   account's `Shared` (visible only if shared with this account).
+//! - **ListComponents / ListImages** answer *versions*, per the model (`ComponentVersion` /
+//!   `ImageVersion`, ARN `…/<name>/<x.y.z>` without the build): one row per distinct version
+//!   among the builds `owner` lists, in the order its first build was added, with that build's
+//!   attributes (`platform` `Linux`, component `type` `BUILD` and `status` `ACTIVE`, image `type`
+//!   `AMI`, `buildType` `USER_INITIATED`, `imageSource` `AMAZON_MANAGED` for `aws`'s else
+//!   `CUSTOM`). Whether real ListComponents lists every version or only each name's newest
+//!   unless `byName` is set is undocumented; here `byName` (and ListImages' `includeDeprecated`)
+//!   change nothing. Filters `name`, `platform`, `type`, `version` match; `description`,
+//!   `supportedOsVersion`, `osVersion` (not modeled) match nothing.
+//! - **ListComponentBuildVersions / ListImageBuildVersions**: the builds (`ComponentSummary` /
+//!   `ImageSummary`, with `tags`, `state` `ACTIVE` / `AVAILABLE`) of the version named
+//!   (`componentVersionArn` / `imageVersionArn`, no wildcards, no build: else
+//!   `InvalidRequestException`), in the order added; a version without builds lists nothing.
+//!   Component builds are listed only for this account's components (the newest API reference
+//!   says so; a version of `aws`'s lists nothing), image builds of any owner. Without the ARN:
+//!   every build this account owns. ListImageBuildVersions' filters as ListImages'.
+//! - **GetComponent** takes a build version only (its member's documentation says "Regex
+//!   requires the suffix /\d+$", although the pattern admits versions with wildcards; anything
+//!   else → `InvalidRequestException`). **GetImage** takes a build version, or a version (nodes
+//!   may be `x`) answered with the highest build it selects.
 //! - **Rate limit** ([`Options::rate_limit`], off by default): one token bucket per botocore
 //!   operation, checked when the request arrives, before injected faults and the signature
 //!   check; throttled → 429 `CallRateLimitExceededException` / `ThrottlingException` (RAM
@@ -123,11 +192,13 @@
 //!   [`StandIn::throttled`]. AWS's real per-operation limits are not modeled.
 //! - **Pagination tokens** are offsets into the current listing: items added or removed between
 //!   pages shift what the next page holds (AWS documents nothing stronger).
-//! - **Fixture helpers that bypass the API**: [`StandIn::put_policy_only`] stores a policy with
-//!   no share; [`StandIn::delete_share`] deletes any share as DeleteResourceShare would (also a
-//!   CREATED_FROM_POLICY one, which the API refuses); [`StandIn::set_policy`] behaves as
-//!   PutImageRecipePolicy does (see above); [`StandIn::associate_principal`] and
-//!   [`StandIn::untag_share`] act as someone changing a share by hand.
+//! - **Fixture helpers that bypass the API** (every kind): [`StandIn::put_policy_only`] stores a
+//!   policy with no share; [`StandIn::delete_share`] deletes any share as DeleteResourceShare
+//!   would (also a CREATED_FROM_POLICY one, which the API refuses); [`StandIn::set_policy`]
+//!   behaves as the kind's Put…Policy does (see above); [`StandIn::remove_recipe`] deletes any
+//!   resource, shared or not; [`StandIn::associate_principal`] and [`StandIn::untag_share`] act
+//!   as someone changing a share by hand. [`StandIn::delete_resource`] is not a bypass: it runs
+//!   the kind's Delete operation.
 //! - **Unsigned requests** (no `Authorization: AWS4-HMAC-SHA256...`) → 403
 //!   `ForbiddenException` for Image Builder, `MissingAuthenticationTokenException` for RAM (RAM
 //!   models no 403 error). **Unknown path/method** → 404 `UnknownOperationException`.
@@ -136,6 +207,7 @@
 //!   models `ThrottlingException` only on share mutations.
 
 mod http;
+mod kind;
 mod model;
 mod paging;
 mod policy;
@@ -153,6 +225,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Handler, ServerHandle, TlsMaterial, spawn_server, spawn_tls_server};
 use crate::service::{CFN_PREFIX, Shared};
 
+pub use crate::kind::ResourceKind;
 pub use crate::model::{DEFAULT_PERMISSION_ACTIONS, DEFAULT_PERMISSION_NAME, PERMISSION_QUOTA, RESOURCE_TYPE};
 pub use crate::routes::{COMMON_ERRORS, ERRORS, ROUTES, Route, UNMODELED_ON_OP};
 #[cfg(feature = "sdk")]
@@ -162,7 +235,8 @@ pub use crate::util::civil_utc;
 /// How the stand-in behaves. `Options::default()` is the plain, fast, happy-path setup.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The one account modeled; owner of recipes, shares and customer permissions.
+    /// The one account modeled; owner of shares, customer permissions and the components and
+    /// images whose ARNs name it (`Self` to ListComponents / ListImages).
     pub account: String,
     pub region: String,
     pub partition: String,
@@ -291,7 +365,10 @@ pub struct CfnResponse {
 /// The modeled state at one moment (see [`StandIn::snapshot`]).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The image recipes, in the order added (also in `resources`).
     pub recipes: Vec<RecipeState>,
+    /// Every Image Builder resource of every kind, in the order added.
+    pub resources: Vec<ResourceState>,
     /// All shares, including DELETED ones and ones not yet visible to RAM operations.
     pub shares: Vec<ShareState>,
     /// All permissions: the AWS-managed default, customer managed and CREATED_FROM_POLICY ones.
@@ -303,6 +380,22 @@ pub struct RecipeState {
     pub arn: String,
     pub policy: Option<String>,
     pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// One Image Builder resource: a recipe, or a build version of a component or an image.
+#[derive(Debug, Clone)]
+pub struct ResourceState {
+    pub arn: String,
+    pub kind: ResourceKind,
+    pub policy: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Recipes: the component ARNs set by [`StandIn::set_recipe_contents`], as given (empty:
+    /// none set, GetImageRecipe reports the default `update-linux`).
+    pub components: Vec<String>,
+    /// Recipes: the parent image set by [`StandIn::set_recipe_contents`] (None: the default).
+    pub parent_image: Option<String>,
+    /// Marked by [`StandIn::set_in_use`].
+    pub in_use: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -340,31 +433,52 @@ pub struct PermissionState {
 }
 
 impl Snapshot {
-    /// ACTIVE shares holding `recipe`.
-    pub fn shares_of(&self, recipe: &str) -> Vec<&ShareState> {
+    /// ACTIVE shares holding `resource` (any kind).
+    pub fn shares_of(&self, resource: &str) -> Vec<&ShareState> {
         self.shares
             .iter()
-            .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == recipe))
+            .filter(|s| s.status == "ACTIVE" && s.resources.iter().any(|r| r == resource))
             .collect()
     }
 
-    pub fn tags_of(&self, recipe: &str) -> Option<&std::collections::BTreeMap<String, String>> {
-        self.recipes.iter().find(|r| r.arn == recipe).map(|r| &r.tags)
+    /// The resource `arn` of any kind, if present.
+    pub fn resource(&self, arn: &str) -> Option<&ResourceState> {
+        self.resources.iter().find(|r| r.arn == arn)
     }
 
-    pub fn policy_of(&self, recipe: &str) -> Option<&str> {
-        self.recipes
-            .iter()
-            .find(|r| r.arn == recipe)
-            .and_then(|r| r.policy.as_deref())
+    /// The resources of one kind, in the order added.
+    pub fn resources_of_kind(&self, kind: ResourceKind) -> Vec<&ResourceState> {
+        self.resources.iter().filter(|r| r.kind == kind).collect()
     }
 
-    /// Customer managed permissions in STANDARD featureSet (the ones counted against RAM's
-    /// quota; CREATED_FROM_POLICY permissions are not counted).
+    pub fn tags_of(&self, resource: &str) -> Option<&std::collections::BTreeMap<String, String>> {
+        self.resource(resource).map(|r| &r.tags)
+    }
+
+    pub fn policy_of(&self, resource: &str) -> Option<&str> {
+        self.resource(resource).and_then(|r| r.policy.as_deref())
+    }
+
+    /// Customer managed permissions in STANDARD featureSet, of every resource type (the ones
+    /// counted against RAM's quota; CREATED_FROM_POLICY permissions are not counted).
     pub fn customer_permissions(&self) -> usize {
         self.permissions
             .iter()
             .filter(|p| p.permission_type == "CUSTOMER_MANAGED" && p.feature_set == "STANDARD")
+            .count()
+    }
+
+    /// [`Snapshot::customer_permissions`] of one RAM resource type (compared
+    /// case-insensitively), e.g. `imagebuilder:Component`: the count RAM's quota of
+    /// [`PERMISSION_QUOTA`] per type applies to.
+    pub fn customer_permissions_for(&self, resource_type: &str) -> usize {
+        self.permissions
+            .iter()
+            .filter(|p| {
+                p.permission_type == "CUSTOMER_MANAGED"
+                    && p.feature_set == "STANDARD"
+                    && p.resource_type.eq_ignore_ascii_case(resource_type)
+            })
             .count()
     }
 
@@ -476,34 +590,91 @@ impl StandIn {
         &self.secret
     }
 
-    /// Adds an image recipe (no policy). Any string is accepted as ARN.
+    /// Adds an image recipe (no policy): [`StandIn::add_resource`], except that an ARN naming
+    /// no modeled kind is accepted too, as an image recipe (any string is).
     pub fn add_recipe(&self, arn: &str) {
-        self.shared.lock().state.add_recipe(arn);
+        let result = self.shared.lock().state.add_resource(arn);
+        expect_fixture("add_recipe", arn, result);
     }
 
-    /// Adds many recipes under one lock, as [`StandIn::add_recipe`] would one by one (O(1)
-    /// each: 10,000 take milliseconds). ARNs already present are skipped.
+    /// Adds many recipes (or resources of any kind, by their ARNs) under one lock, as
+    /// [`StandIn::add_recipe`] would one by one (O(1) each: 10,000 take milliseconds). ARNs
+    /// already present are skipped.
     pub fn add_recipes(&self, arns: impl IntoIterator<Item = String>) {
         let mut inner = self.shared.lock();
+        let mut failed = None;
         for arn in arns {
-            inner.state.add_recipe(&arn);
+            if let Err(e) = inner.state.add_resource(&arn) {
+                failed = Some(e);
+                break;
+            }
+        }
+        drop(inner);
+        if let Some(e) = failed {
+            panic!("StandIn::add_recipes: {e}");
         }
     }
 
-    /// Sets an Image Builder tag on a recipe (adding the recipe if missing), as TagResource would.
+    /// Adds an Image Builder resource (no policy) of the kind its ARN names: `image-recipe`,
+    /// `container-recipe`, `component` or `image` (see [`ResourceKind::from_arn`]). Components
+    /// and images are build versions, `…:component/<name>/<x.y.z>/<build>`; their owner is the
+    /// ARN's account (this account's are `Self` to ListComponents/ListImages, `aws`'s `Amazon`).
+    /// Panics for an ARN of no modeled kind or a component/image ARN that is not a build
+    /// version. Present already: nothing changes.
+    pub fn add_resource(&self, arn: &str) {
+        let result = self.try_add_resource(arn);
+        expect_fixture("add_resource", arn, result);
+    }
+
+    /// [`StandIn::add_resource`], answering Err instead of panicking.
+    pub fn try_add_resource(&self, arn: &str) -> Result<(), String> {
+        match ResourceKind::from_arn(arn) {
+            Some(_) => self.shared.lock().state.add_resource(arn),
+            None => Err(format!(
+                "{arn} names no modeled Image Builder resource kind (image-recipe, container-recipe, component, image)"
+            )),
+        }
+    }
+
+    /// Sets what an image or container recipe builds from (adding the recipe if missing), as
+    /// GetImageRecipe / GetContainerRecipe then report it: `components` are component ARNs of
+    /// any account as a recipe holds them (version references like `…/component/cis/x.x.x` or
+    /// `…/1.x.x`, exact versions `…/1.2.0`, build versions `…/1.2.0/3`; none: the default
+    /// AWS-owned `update-linux/x.x.x`), `parent_image` an image ARN (possibly a version
+    /// reference), an AMI id or, for container recipes, an image URI (None: the default,
+    /// AWS's `amazon-linux-2-x86/x.x.x` / `amazonlinux:latest`). Replaces what was set before.
+    /// Nothing referenced is added or resolved. Panics if `recipe_arn` is no recipe ARN.
+    pub fn set_recipe_contents(&self, recipe_arn: &str, components: &[&str], parent_image: Option<&str>) {
+        let result = self
+            .shared
+            .lock()
+            .state
+            .set_recipe_contents(recipe_arn, components, parent_image);
+        expect_fixture("set_recipe_contents", recipe_arn, result);
+    }
+
+    /// Sets an Image Builder tag on a resource of any kind (adding it if missing, as
+    /// [`StandIn::add_recipe`] would), as TagResource would.
+    pub fn tag_resource(&self, arn: &str, key: &str, value: &str) {
+        let result = self.shared.lock().state.tag_resource(arn, key, value);
+        expect_fixture("tag_resource", arn, result);
+    }
+
+    /// [`StandIn::tag_resource`], the name it had when only recipes were modeled.
     pub fn tag_recipe(&self, arn: &str, key: &str, value: &str) {
-        self.shared.lock().state.tag_recipe(arn, key, value);
+        self.tag_resource(arn, key, value);
     }
 
-    /// Adds a recipe under the name it was created with (`ListImageRecipes` filters and reports
-    /// that name; the ARN carries it lower-cased).
+    /// Adds a resource under the name it was created with (`ListImageRecipes` and the other
+    /// List operations filter and report that name; the ARN carries it lower-cased).
     pub fn add_recipe_named(&self, arn: &str, name: &str) {
-        self.shared.lock().state.name_recipe(arn, name);
+        let result = self.shared.lock().state.name_resource(arn, name);
+        expect_fixture("add_recipe_named", arn, result);
     }
 
-    /// Marks a recipe as depended on by consumers: RAM then refuses to delete a share holding it
-    /// or take it out of one (`OperationNotPermittedException`), as it does while consumers use a
-    /// shared resource.
+    /// Marks a resource as depended on by consumers: RAM then refuses to delete a share holding
+    /// it or take it out of one (`OperationNotPermittedException`), as it does while consumers
+    /// use a shared resource.
     pub fn set_in_use(&self, arn: &str, in_use: bool) {
         self.shared.lock().state.set_in_use(arn, in_use);
     }
@@ -511,11 +682,29 @@ impl StandIn {
     /// DeleteImageRecipe as its owner would call it: refused (with the error Image Builder gives)
     /// while a share holds the recipe.
     pub fn delete_image_recipe(&self, arn: &str) -> Result<(), String> {
-        let input = serde_json::json!({ "imageRecipeArn": arn });
+        self.delete_as_kind(ResourceKind::ImageRecipe, arn)
+    }
+
+    /// The Delete operation of the kind the ARN names (DeleteImageRecipe,
+    /// DeleteContainerRecipe, DeleteComponent, DeleteImage) as its owner would call it: refused
+    /// with `ResourceDependencyException` while an ACTIVE share holds the resource,
+    /// `ResourceNotFoundException` if it does not exist. Err is `"<code>: <message>"`.
+    pub fn delete_resource(&self, arn: &str) -> Result<(), String> {
+        match ResourceKind::from_arn(arn) {
+            Some(kind) => self.delete_as_kind(kind, arn),
+            None => Err(format!(
+                "InvalidRequestException: {arn} names no modeled Image Builder resource kind"
+            )),
+        }
+    }
+
+    fn delete_as_kind(&self, kind: ResourceKind, arn: &str) -> Result<(), String> {
+        let (op, member) = kind.delete_op();
+        let input = serde_json::json!({ member: arn });
         let mut inner = self.shared.lock();
         inner
             .state
-            .call("imagebuilder", "DeleteImageRecipe", &input, "fixture", Instant::now())
+            .call("imagebuilder", op, &input, "fixture", Instant::now())
             .map(drop)
             .map_err(|e| format!("{}: {}", e.code, e.message))
     }
@@ -539,33 +728,45 @@ impl StandIn {
         }
     }
 
-    /// Deletes a recipe and takes it out of every share.
+    /// Deletes a resource of any kind and takes it out of every share (bypassing the API, which
+    /// refuses to delete a shared one).
     pub fn remove_recipe(&self, arn: &str) {
-        self.shared.lock().state.remove_recipe(arn);
+        self.shared.lock().state.remove_resource(arn);
     }
 
-    /// As if PutImageRecipePolicy had been called by someone else, with the same RAM side
-    /// effects. Adds the recipe if missing; panics if the policy would be rejected.
+    /// [`StandIn::remove_recipe`], by the name that says it takes any kind.
+    pub fn remove_resource(&self, arn: &str) {
+        self.remove_recipe(arn);
+    }
+
+    /// As if Put{ImageRecipe,ContainerRecipe,Component,Image}Policy (the kind's) had been called
+    /// by someone else, with the same RAM side effects. Adds the resource if missing (as
+    /// [`StandIn::add_recipe`] would); panics if the policy would be rejected.
     pub fn set_policy(&self, arn: &str, policy: &str) {
         let mut inner = self.shared.lock();
         let now = Instant::now();
         inner.state.tick(now);
-        inner.state.add_recipe(arn);
-        if let Err(e) = inner.state.apply_policy(arn, policy, now) {
+        let result = inner
+            .state
+            .add_resource(arn)
+            .and_then(|()| inner.state.apply_policy(arn, policy, now));
+        if let Err(e) = result {
             drop(inner);
             panic!("StandIn::set_policy({arn}): policy rejected: {e}");
         }
     }
 
-    /// Stores `policy` as the recipe's policy text WITHOUT any RAM side effect and without
+    /// Stores `policy` as the resource's policy text WITHOUT any RAM side effect and without
     /// validating it: no share is created, changed or deleted (for "policy present but no
-    /// share" fixtures). Adds the recipe if missing. GetImageRecipePolicy returns the text.
+    /// share" fixtures). Adds the resource if missing (as [`StandIn::add_recipe`] would). The
+    /// kind's Get…Policy returns the text.
     pub fn put_policy_only(&self, arn: &str, policy: &str) {
-        self.shared.lock().state.put_policy_only(arn, policy);
+        let result = self.shared.lock().state.put_policy_only(arn, policy);
+        expect_fixture("put_policy_only", arn, result);
     }
 
     /// Deletes a resource share as DeleteResourceShare would (status `DELETED`, still listed by
-    /// GetResourceShares; each of its recipes in no other ACTIVE share loses its policy), but
+    /// GetResourceShares; each of its resources in no other ACTIVE share loses its policy), but
     /// whatever its featureSet (a CREATED_FROM_POLICY share too, which the API refuses; a
     /// running promotion is cancelled) and even before it is visible: for "share missing"
     /// fixtures. Deleting a DELETED share does nothing. Panics if no share has that ARN.
@@ -660,6 +861,14 @@ impl StandIn {
     }
 }
 
+/// Panics with the fixture's name when a fixture helper was given an ARN it cannot model (the
+/// lock is released by then: the `Result` was computed under it and returned).
+fn expect_fixture(helper: &str, arn: &str, result: Result<(), String>) {
+    if let Err(e) = result {
+        panic!("StandIn::{helper}({arn}): {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,8 +894,9 @@ mod tests {
         assert_eq!(snap.shares_of(r).len(), 1);
         assert_eq!(snap.shares_of(r)[0].feature_set, "CREATED_FROM_POLICY");
         assert_eq!(snap.customer_permissions(), 0);
-        // The AWS-managed default plus one CREATED_FROM_POLICY permission.
-        assert_eq!(snap.permissions.len(), 2);
+        // The four AWS-managed defaults (one per resource type) plus one CREATED_FROM_POLICY
+        // permission.
+        assert_eq!(snap.permissions.len(), 5);
         s.remove_recipe(r);
         let snap = s.snapshot();
         assert!(snap.recipes.is_empty() && snap.shares_of(r).is_empty());

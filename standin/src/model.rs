@@ -1,20 +1,21 @@
-//! The modeled state of one account in one Region: image recipes and their resource policies,
-//! the RAM resource shares those policies create, and RAM managed permissions; plus the
-//! operations that read and change them. Everything here is synchronous and works on a
-//! `now: Instant` passed in, so the time-driven parts (shares becoming visible, promotion
-//! finishing) are evaluated lazily by [`State::tick`] on every request instead of by background
-//! timers. Where AWS documents no behaviour, the choice made is written next to the code and
-//! summed up on [`StandIn`](crate::StandIn).
+//! The modeled state of one account in one Region: Image Builder resources (image and container
+//! recipes, components, images) and their resource policies, the RAM resource shares those
+//! policies create, and RAM managed permissions; plus the operations that read and change them.
+//! Everything here is synchronous and works on a `now: Instant` passed in, so the time-driven
+//! parts (shares becoming visible, promotion finishing) are evaluated lazily by [`State::tick`]
+//! on every request instead of by background timers. Where AWS documents no behaviour, the
+//! choice made is written next to the code and summed up on [`StandIn`](crate::StandIn).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::kind::{ArnShape, IbArn, ResourceKind, arn_matches};
 use crate::paging::{IMAGEBUILDER_LIMITS, Limits, RAM_LIMITS, paged_map};
-use crate::policy::{PrincipalKind, is_image_recipe_arn, is_ram_arn, parse_policy, principal_kind, split_arn};
+use crate::policy::{PrincipalKind, is_ram_arn, parse_policy, principal_kind, split_arn};
 use crate::util::{Rng, epoch_seconds, iso8601};
-use crate::{Options, PermissionState, RecipeState, ShareState, Snapshot};
+use crate::{Options, PermissionState, RecipeState, ResourceState, ShareState, Snapshot};
 
 /// The RAM resource type of an image recipe.
 pub const RESOURCE_TYPE: &str = "imagebuilder:ImageRecipe";
@@ -27,28 +28,49 @@ pub const DEFAULT_PERMISSION_ACTIONS: [&str; 2] = ["imagebuilder:GetImageRecipe"
 pub const PERMISSION_QUOTA: usize = 10;
 /// The model's `ResourcePolicyDocument` length limits.
 const POLICY_MAX_LEN: usize = 30_000;
-/// The platform every modeled recipe reports.
-const RECIPE_PLATFORM: &str = "Linux";
-/// Image Builder's `Ownership` enum (ListImageRecipes `owner`).
+/// The platform every modeled resource reports.
+const PLATFORM: &str = "Linux";
+/// The type every modeled component reports (`ComponentType`).
+const COMPONENT_TYPE: &str = "BUILD";
+/// The type every modeled image reports (`ImageType`).
+const IMAGE_TYPE: &str = "AMI";
+/// The component a recipe reports when none were set ([`crate::StandIn::set_recipe_contents`]).
+const DEFAULT_COMPONENT: &str = "update-linux/x.x.x";
+/// The parent image a container recipe reports when none was set.
+const DEFAULT_CONTAINER_PARENT: &str = "amazonlinux:latest";
+/// Image Builder's `Ownership` enum (the List operations' `owner`).
 const OWNERSHIP: [&str; 5] = ["Self", "Shared", "Amazon", "ThirdParty", "AWSMarketplace"];
 /// ListImageRecipes' documented filter names (case-sensitive).
-const RECIPE_FILTERS: [&str; 3] = ["name", "parentImage", "platform"];
+const IMAGE_RECIPE_FILTERS: &[&str] = &["name", "parentImage", "platform"];
+/// ListContainerRecipes' documented filter names.
+const CONTAINER_RECIPE_FILTERS: &[&str] = &["containerType", "name", "parentImage", "platform"];
+/// ListComponents' documented filter names.
+const COMPONENT_FILTERS: &[&str] = &[
+    "description",
+    "name",
+    "platform",
+    "supportedOsVersion",
+    "type",
+    "version",
+];
+/// ListImages' and ListImageBuildVersions' documented filter names.
+const IMAGE_FILTERS: &[&str] = &["name", "osVersion", "platform", "type", "version"];
 
-/// What is reported about a recipe (see `State::facts`).
-struct RecipeFacts<'a> {
+/// What is reported about a resource, derived from its ARN (see `State::facts`).
+struct Facts<'a> {
     name: &'a str,
     version: &'a str,
     owner: &'a str,
     partition: &'a str,
     region: &'a str,
-    parent_image: String,
 }
 
-/// ListImageRecipes' `filters`, checked against the model (`FilterList` 1–10 filters,
-/// `FilterName` `[a-zA-Z]{1,1024}` and one of [`RECIPE_FILTERS`], `FilterValues` 1–10 values
-/// matching `FilterValue`); any violation is an `InvalidRequestException`. A recipe matches when,
-/// for every filter, its attribute equals one of the values (exactly, case-sensitively).
-fn recipe_filters(input: &Value) -> Result<Vec<(&str, Vec<&str>)>, ApiError> {
+/// A List operation's `filters`, checked against the model (`FilterList` 1–10 filters,
+/// `FilterName` `[a-zA-Z]{1,1024}` and one of the operation's documented `names`,
+/// `FilterValues` 1–10 values matching `FilterValue`); any violation is an
+/// `InvalidRequestException`. A resource matches when, for every filter, its attribute equals
+/// one of the values (exactly, case-sensitively).
+fn list_filters<'a>(input: &'a Value, names: &[&str]) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
     let bad = |m: String| ApiError::new("InvalidRequestException", m);
     let list = match input.get("filters") {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -58,10 +80,10 @@ fn recipe_filters(input: &Value) -> Result<Vec<(&str, Vec<&str>)>, ApiError> {
     list.iter()
         .map(|f| {
             let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !RECIPE_FILTERS.contains(&name) {
+            if !names.contains(&name) {
                 return Err(bad(format!(
                     "The filter name {name:?} is not valid; use one of {}",
-                    RECIPE_FILTERS.join(", ")
+                    names.join(", ")
                 )));
             }
             let values: Vec<&str> = match f.get("values").and_then(Value::as_array) {
@@ -82,6 +104,14 @@ fn recipe_filters(input: &Value) -> Result<Vec<(&str, Vec<&str>)>, ApiError> {
             Ok((name, values))
         })
         .collect()
+}
+
+/// Whether every filter has a value equal to what `attr` reports for its name (None: the
+/// stand-in models no such attribute, so the filter matches nothing).
+fn filters_match<'v>(filters: &[(&str, Vec<&str>)], attr: impl Fn(&str) -> Option<&'v str>) -> bool {
+    filters
+        .iter()
+        .all(|(name, values)| attr(name).is_some_and(|v| values.contains(&v)))
 }
 
 pub(crate) const CREATED_FROM_POLICY: &str = "CREATED_FROM_POLICY";
@@ -219,8 +249,11 @@ fn tag_filters(input: &Value) -> Result<Vec<(String, Vec<String>)>, ApiError> {
     }
 }
 
-struct Recipe {
+/// One Image Builder resource: an image or container recipe, or a build version of a component
+/// or an image.
+struct Resource {
     arn: String,
+    kind: ResourceKind,
     policy: Option<String>,
     created: SystemTime,
     tags: BTreeMap<String, String>,
@@ -228,6 +261,11 @@ struct Recipe {
     display_name: Option<String>,
     /// Consumers depend on it: RAM refuses to unshare it ([`crate::StandIn::set_in_use`]).
     in_use: bool,
+    /// Recipes: the component ARNs set by [`crate::StandIn::set_recipe_contents`] (empty: the
+    /// default AWS-owned `update-linux`).
+    components: Vec<String>,
+    /// Recipes: the parent image set (None: the default).
+    parent_image: Option<String>,
 }
 
 #[derive(Clone)]
@@ -294,13 +332,13 @@ struct TokenUse {
 
 /// The modeled state. Shares are never removed from `shares` (deleted ones keep status
 /// DELETED), so share indices are stable and the indexes below can hold them; every look-up by
-/// ARN goes through an index so that operations stay cheap with 10,000s of recipes and shares.
+/// ARN goes through an index so that operations stay cheap with 10,000s of resources and shares.
 pub(crate) struct State {
     opts: Options,
-    /// In creation order (the order ListImageRecipes answers).
-    recipes: Vec<Recipe>,
-    /// Recipe ARN → index in `recipes`.
-    recipe_index: HashMap<String, usize>,
+    /// Every kind in creation order (the order the List operations answer).
+    resources: Vec<Resource>,
+    /// Resource ARN → index in `resources`.
+    resource_index: HashMap<String, usize>,
     shares: Vec<Share>,
     /// Share ARN → index in `shares`.
     share_index: HashMap<String, usize>,
@@ -320,26 +358,38 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(opts: Options) -> State {
-        let default = Permission {
-            arn: format!("arn:{}:ram::aws:permission/{DEFAULT_PERMISSION_NAME}", opts.partition),
-            name: DEFAULT_PERMISSION_NAME.to_string(),
-            permission_type: AWS_MANAGED,
-            feature_set: STANDARD,
-            resource_type: RESOURCE_TYPE.to_string(),
-            actions: DEFAULT_PERMISSION_ACTIONS.iter().map(|a| a.to_string()).collect(),
-            created: SystemTime::now(),
-            is_default: true,
-        };
+        // One AWS-managed default per resource type, the image recipe's first.
+        let defaults = ResourceKind::ALL
+            .into_iter()
+            .map(|kind| Permission {
+                arn: format!(
+                    "arn:{}:ram::aws:permission/{}",
+                    opts.partition,
+                    kind.default_permission_name()
+                ),
+                name: kind.default_permission_name().to_string(),
+                permission_type: AWS_MANAGED,
+                feature_set: STANDARD,
+                resource_type: kind.resource_type().to_string(),
+                actions: kind
+                    .default_permission_actions()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+                created: SystemTime::now(),
+                is_default: true,
+            })
+            .collect();
         State {
             opts,
-            recipes: Vec::new(),
-            recipe_index: HashMap::new(),
+            resources: Vec::new(),
+            resource_index: HashMap::new(),
             shares: Vec::new(),
             share_index: HashMap::new(),
             shares_of_resource: HashMap::new(),
             perm_users: HashMap::new(),
             promoting: Vec::new(),
-            perms: vec![default],
+            perms: defaults,
             share_seq: 0,
             perm_seq: 0,
             tokens: HashMap::new(),
@@ -444,34 +494,62 @@ impl State {
             .find(|&i| self.shares[i].status == ACTIVE)
     }
 
-    fn has_recipe(&self, arn: &str) -> bool {
-        self.recipe_index.contains_key(arn)
+    fn has_resource(&self, arn: &str) -> bool {
+        self.resource_index.contains_key(arn)
     }
 
-    fn recipe(&self, arn: &str) -> Option<&Recipe> {
-        self.recipe_index.get(arn).map(|&i| &self.recipes[i])
+    fn resource(&self, arn: &str) -> Option<&Resource> {
+        self.resource_index.get(arn).map(|&i| &self.resources[i])
     }
 
-    pub(crate) fn add_recipe(&mut self, arn: &str) {
-        if !self.has_recipe(arn) {
-            self.recipe_index.insert(arn.to_string(), self.recipes.len());
-            self.recipes.push(Recipe {
-                arn: arn.to_string(),
-                policy: None,
-                created: SystemTime::now(),
-                tags: BTreeMap::new(),
-                display_name: None,
-                in_use: false,
-            });
+    fn resource_mut(&mut self, arn: &str) -> Option<&mut Resource> {
+        self.resource_index.get(arn).map(|&i| &mut self.resources[i])
+    }
+
+    /// The resource `arn` of `kind`, if present and of that kind.
+    fn resource_of(&self, kind: ResourceKind, arn: &str) -> Option<&Resource> {
+        self.resource(arn).filter(|r| r.kind == kind)
+    }
+
+    /// Adds a resource unless present (a present one keeps its kind). The kind is the ARN's
+    /// resource segment; an ARN that names no modeled kind is taken as an image recipe (fixtures
+    /// have always added recipes under any string). Components and images must be build
+    /// versions (`<name>/<x.y.z>/<build>`): that is what Image Builder stores, and the
+    /// version listings group builds by the ARN without its build.
+    pub(crate) fn add_resource(&mut self, arn: &str) -> Result<(), String> {
+        if self.has_resource(arn) {
+            return Ok(());
         }
+        let kind = ResourceKind::from_arn(arn).unwrap_or(ResourceKind::ImageRecipe);
+        if kind.has_build_version() && !arn_matches(arn, kind, ArnShape::Build) {
+            return Err(format!(
+                "{arn} is not a {} build version ARN (…:{}/<name>/<x.y.z>/<build>)",
+                kind.label(),
+                kind.arn_segment()
+            ));
+        }
+        self.resource_index.insert(arn.to_string(), self.resources.len());
+        self.resources.push(Resource {
+            arn: arn.to_string(),
+            kind,
+            policy: None,
+            created: SystemTime::now(),
+            tags: BTreeMap::new(),
+            display_name: None,
+            in_use: false,
+            components: Vec::new(),
+            parent_image: None,
+        });
+        Ok(())
     }
 
-    /// Sets a tag on a recipe (adding the recipe if missing), as Image Builder's TagResource would.
-    pub(crate) fn tag_recipe(&mut self, arn: &str, key: &str, value: &str) {
-        self.add_recipe(arn);
-        if let Some(r) = self.recipe_mut(arn) {
+    /// Sets a tag on a resource (adding it if missing), as Image Builder's TagResource would.
+    pub(crate) fn tag_resource(&mut self, arn: &str, key: &str, value: &str) -> Result<(), String> {
+        self.add_resource(arn)?;
+        if let Some(r) = self.resource_mut(arn) {
             r.tags.insert(key.to_string(), value.to_string());
         }
+        Ok(())
     }
 
     pub(crate) fn untag_share(&mut self, arn: &str) {
@@ -480,17 +558,39 @@ impl State {
         }
     }
 
-    /// Gives a recipe the name it was created with (its ARN carries it lower-cased, spaces as `-`).
-    pub(crate) fn name_recipe(&mut self, arn: &str, name: &str) {
-        self.add_recipe(arn);
-        if let Some(r) = self.recipe_mut(arn) {
+    /// Gives a resource the name it was created with (its ARN carries it lower-cased, spaces as
+    /// `-`).
+    pub(crate) fn name_resource(&mut self, arn: &str, name: &str) -> Result<(), String> {
+        self.add_resource(arn)?;
+        if let Some(r) = self.resource_mut(arn) {
             r.display_name = Some(name.to_string());
         }
+        Ok(())
     }
 
-    /// Marks a recipe as depended on by consumers (RAM then refuses to unshare it) or not.
+    /// Sets what a recipe builds from (adding the recipe if missing): its component ARNs (none:
+    /// the default `update-linux`) and parent image (None: the default).
+    pub(crate) fn set_recipe_contents(
+        &mut self,
+        arn: &str,
+        components: &[&str],
+        parent_image: Option<&str>,
+    ) -> Result<(), String> {
+        match ResourceKind::from_arn(arn) {
+            Some(k) if k.is_recipe() => {}
+            _ => return Err(format!("{arn} is not an image or container recipe ARN")),
+        }
+        self.add_resource(arn)?;
+        if let Some(r) = self.resource_mut(arn) {
+            r.components = components.iter().map(|c| c.to_string()).collect();
+            r.parent_image = parent_image.map(str::to_string);
+        }
+        Ok(())
+    }
+
+    /// Marks a resource as depended on by consumers (RAM then refuses to unshare it) or not.
     pub(crate) fn set_in_use(&mut self, arn: &str, in_use: bool) {
-        if let Some(r) = self.recipe_mut(arn) {
+        if let Some(r) = self.resource_mut(arn) {
             r.in_use = in_use;
         }
     }
@@ -498,8 +598,17 @@ impl State {
     fn in_use(&self, resources: &[String]) -> Option<String> {
         resources
             .iter()
-            .find(|r| self.recipe(r).is_some_and(|r| r.in_use))
+            .find(|r| self.resource(r).is_some_and(|r| r.in_use))
             .cloned()
+    }
+
+    /// The RAM resource type of a shared resource (an image recipe's if it is gone).
+    fn resource_type_of(&self, arn: &str) -> &'static str {
+        self.resource(arn)
+            .map(|r| r.kind)
+            .or_else(|| ResourceKind::from_arn(arn))
+            .unwrap_or(ResourceKind::ImageRecipe)
+            .resource_type()
     }
 
     /// RAM writes the policy of a resource held by STANDARD shares itself, combining every such
@@ -507,8 +616,8 @@ impl State {
     /// `arn:<p>:iam::<id>:root`, an organization as `"Principal": "*"` with an
     /// `aws:PrincipalOrgID` condition, an OU with `aws:PrincipalOrgPaths`. A resource no STANDARD
     /// share holds keeps the text it has.
-    fn write_ram_policies(&mut self, recipes: &[String]) {
-        for arn in recipes {
+    fn write_ram_policies(&mut self, resources: &[String]) {
+        for arn in resources {
             let mut statements = Vec::new();
             for &i in self.shares_holding(arn) {
                 let s = &self.shares[i];
@@ -559,19 +668,19 @@ impl State {
                 continue;
             }
             let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
-            if let Some(r) = self.recipe_mut(arn) {
+            if let Some(r) = self.resource_mut(arn) {
                 r.policy = Some(text);
             }
         }
     }
 
-    /// Deletes the recipe and takes it out of every share (a test helper: real Image Builder
-    /// refuses to delete a shared recipe). O(recipes): later recipes move down one place.
-    pub(crate) fn remove_recipe(&mut self, arn: &str) {
-        if let Some(pos) = self.recipe_index.remove(arn) {
-            self.recipes.remove(pos);
-            for (i, r) in self.recipes.iter().enumerate().skip(pos) {
-                self.recipe_index.insert(r.arn.clone(), i);
+    /// Deletes the resource and takes it out of every share (a test helper: real Image Builder
+    /// refuses to delete a shared resource). O(resources): later ones move down one place.
+    pub(crate) fn remove_resource(&mut self, arn: &str) {
+        if let Some(pos) = self.resource_index.remove(arn) {
+            self.resources.remove(pos);
+            for (i, r) in self.resources.iter().enumerate().skip(pos) {
+                self.resource_index.insert(r.arn.clone(), i);
             }
         }
         for i in self.shares_of_resource.remove(arn).unwrap_or_default() {
@@ -579,17 +688,14 @@ impl State {
         }
     }
 
-    fn recipe_mut(&mut self, arn: &str) -> Option<&mut Recipe> {
-        self.recipe_index.get(arn).map(|&i| &mut self.recipes[i])
-    }
-
-    /// Stores `text` as the recipe's policy with no RAM side effect (a test helper for "policy
-    /// present but no share"); adds the recipe if missing.
-    pub(crate) fn put_policy_only(&mut self, arn: &str, text: &str) {
-        self.add_recipe(arn);
-        if let Some(r) = self.recipe_mut(arn) {
+    /// Stores `text` as the resource's policy with no RAM side effect (a test helper for
+    /// "policy present but no share"); adds the resource if missing.
+    pub(crate) fn put_policy_only(&mut self, arn: &str, text: &str) -> Result<(), String> {
+        self.add_resource(arn)?;
+        if let Some(r) = self.resource_mut(arn) {
             r.policy = Some(text.to_string());
         }
+        Ok(())
     }
 
     /// Deletes a share as DeleteResourceShare would, whatever its featureSet and visibility (a
@@ -611,14 +717,17 @@ impl State {
         true
     }
 
-    /// Stores `text` as the recipe's policy and applies RAM's side effects. The recipe must exist.
+    /// Stores `text` as the resource's policy and applies RAM's side effects. The resource must
+    /// exist.
     pub(crate) fn apply_policy(&mut self, arn: &str, text: &str, now: Instant) -> Result<(), String> {
-        let info = parse_policy(text, arn, &self.opts.partition)?;
-        let recipe = self
-            .recipe_mut(arn)
-            .ok_or_else(|| format!("The image recipe {arn} does not exist"))?;
+        let kind = self
+            .resource(arn)
+            .map(|r| r.kind)
+            .ok_or_else(|| format!("The resource {arn} does not exist"))?;
+        let info = parse_policy(text, arn, kind.label(), &self.opts.partition)?;
+        let resource = self.resource_mut(arn).expect("checked above");
         // Stored verbatim: AWS does not document whether it normalizes the text.
-        recipe.policy = Some(text.to_string());
+        resource.policy = Some(text.to_string());
         let sys = SystemTime::now();
         // Undocumented what a policy does to a resource a STANDARD share already holds: modeled
         // pessimistically, as a second CREATED_FROM_POLICY share beside it, so a flow that writes
@@ -645,13 +754,13 @@ impl State {
                 // Only a share still CREATED_FROM_POLICY follows the policy's actions; once
                 // promoted its permission is managed in RAM and left alone.
                 if self.shares[i].feature_set == CREATED_FROM_POLICY {
-                    let perm = self.resolve_permission(&info.actions);
+                    let perm = self.resolve_permission(kind, &info.actions);
                     self.set_share_permission(i, perm);
                     self.gc_permissions();
                 }
             }
             None => {
-                let perm = self.resolve_permission(&info.actions);
+                let perm = self.resolve_permission(kind, &info.actions);
                 self.share_seq += 1;
                 let share = Share {
                     arn: format!(
@@ -690,34 +799,34 @@ impl State {
         Ok(())
     }
 
-    /// A managed permission whose actions equal `actions` (customer managed first; the
-    /// AWS-managed default only when the options say it matches).
-    fn find_managed(&self, actions: &[String]) -> Option<&Permission> {
+    /// A managed permission of `resource_type` whose actions equal `actions` (customer managed
+    /// first; the AWS-managed default only when the options say it matches).
+    fn find_managed(&self, resource_type: &str, actions: &[String]) -> Option<&Permission> {
+        let matches = |p: &&Permission| p.resource_type == resource_type && p.actions == actions;
         self.perms
             .iter()
-            .find(|p| {
-                p.permission_type == CUSTOMER_MANAGED
-                    && p.feature_set == STANDARD
-                    && p.resource_type == RESOURCE_TYPE
-                    && p.actions == actions
-            })
+            .filter(matches)
+            .find(|p| p.permission_type == CUSTOMER_MANAGED && p.feature_set == STANDARD)
             .or_else(|| {
-                self.perms.iter().find(|p| {
-                    self.opts.aws_managed_permission_matches && p.permission_type == AWS_MANAGED && p.actions == actions
-                })
+                self.perms
+                    .iter()
+                    .filter(matches)
+                    .find(|p| self.opts.aws_managed_permission_matches && p.permission_type == AWS_MANAGED)
             })
     }
 
-    /// The permission a new policy share gets: a matching managed one, else an existing
-    /// CREATED_FROM_POLICY one with the same actions, else a new CREATED_FROM_POLICY one.
-    fn resolve_permission(&mut self, actions: &[String]) -> String {
-        if let Some(p) = self.find_managed(actions) {
+    /// The permission a new policy share of a `kind` resource gets: a matching managed one of
+    /// its resource type, else an existing CREATED_FROM_POLICY one of that type with the same
+    /// actions, else a new CREATED_FROM_POLICY one.
+    fn resolve_permission(&mut self, kind: ResourceKind, actions: &[String]) -> String {
+        let resource_type = kind.resource_type();
+        if let Some(p) = self.find_managed(resource_type, actions) {
             return p.arn.clone();
         }
         if let Some(p) = self
             .perms
             .iter()
-            .find(|p| p.feature_set == CREATED_FROM_POLICY && p.actions == actions)
+            .find(|p| p.feature_set == CREATED_FROM_POLICY && p.resource_type == resource_type && p.actions == actions)
         {
             return p.arn.clone();
         }
@@ -731,7 +840,7 @@ impl State {
             name,
             permission_type: CUSTOMER_MANAGED,
             feature_set: CREATED_FROM_POLICY,
-            resource_type: RESOURCE_TYPE.to_string(),
+            resource_type: resource_type.to_string(),
             actions: actions.to_vec(),
             created: SystemTime::now(),
             is_default: false,
@@ -764,10 +873,10 @@ impl State {
 
     /// Clears the policy of each of `recipes` that no ACTIVE share holds any more: RAM removes
     /// the sharing it wrote into the resource policy.
-    fn clear_unshared_policies(&mut self, recipes: &[String]) {
-        for arn in recipes {
+    fn clear_unshared_policies(&mut self, resources: &[String]) {
+        for arn in resources {
             if self.active_share_of(arn).is_none()
-                && let Some(r) = self.recipe_mut(arn)
+                && let Some(r) = self.resource_mut(arn)
             {
                 r.policy = None;
             }
@@ -789,11 +898,30 @@ impl State {
             ("imagebuilder", "TagResource") => return self.tag_image_builder_resource(input),
             _ => {}
         }
+        use ResourceKind::{Component, ContainerRecipe, Image, ImageRecipe};
         match op {
-            "GetImageRecipePolicy" => self.get_image_recipe_policy(input, request_id),
-            "PutImageRecipePolicy" => self.put_image_recipe_policy(input, request_id, now),
-            "GetImageRecipe" => self.get_image_recipe(input, request_id),
-            "ListImageRecipes" => self.list_image_recipes(input, request_id),
+            "GetImageRecipePolicy" => self.get_policy(ImageRecipe, input, request_id),
+            "GetContainerRecipePolicy" => self.get_policy(ContainerRecipe, input, request_id),
+            "GetComponentPolicy" => self.get_policy(Component, input, request_id),
+            "GetImagePolicy" => self.get_policy(Image, input, request_id),
+            "PutImageRecipePolicy" => self.put_policy(ImageRecipe, input, request_id, now),
+            "PutContainerRecipePolicy" => self.put_policy(ContainerRecipe, input, request_id, now),
+            "PutComponentPolicy" => self.put_policy(Component, input, request_id, now),
+            "PutImagePolicy" => self.put_policy(Image, input, request_id, now),
+            "GetImageRecipe" => self.get_recipe(ImageRecipe, input, request_id),
+            "GetContainerRecipe" => self.get_recipe(ContainerRecipe, input, request_id),
+            "GetComponent" => self.get_component(input, request_id),
+            "GetImage" => self.get_image(input, request_id),
+            "ListImageRecipes" => self.list_recipes(ImageRecipe, input, request_id),
+            "ListContainerRecipes" => self.list_recipes(ContainerRecipe, input, request_id),
+            "ListComponents" => self.list_versions(Component, input, request_id),
+            "ListImages" => self.list_versions(Image, input, request_id),
+            "ListComponentBuildVersions" => self.list_builds(Component, input, request_id),
+            "ListImageBuildVersions" => self.list_builds(Image, input, request_id),
+            "DeleteImageRecipe" => self.delete_resource(ImageRecipe, input, request_id),
+            "DeleteContainerRecipe" => self.delete_resource(ContainerRecipe, input, request_id),
+            "DeleteComponent" => self.delete_resource(Component, input, request_id),
+            "DeleteImage" => self.delete_resource(Image, input, request_id),
             "ListResources" => self.list_resources(input, now),
             "GetResourceShares" => self.get_resource_shares(input, now),
             "ListResourceSharePermissions" => self.list_resource_share_permissions(input, now),
@@ -805,7 +933,6 @@ impl State {
             "PromoteResourceShareCreatedFromPolicy" => self.promote_share(input, now),
             "DeleteResourceShare" => self.delete_share(input, now),
             "ListTagsForResource" => self.list_tags_for_resource(input),
-            "DeleteImageRecipe" => self.delete_image_recipe(input, request_id),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation {op}"),
@@ -872,18 +999,35 @@ impl State {
 
     // ---- Image Builder ----
 
-    /// The recipe ARN of an Image Builder request; `code` is the op's error for a bad one.
-    fn recipe_arn<'a>(input: &'a Value, code: &'static str) -> Result<&'a str, ApiError> {
-        match input.get("imageRecipeArn").and_then(Value::as_str) {
-            Some(a) if is_image_recipe_arn(a) => Ok(a),
+    /// The ARN member `member` of an Image Builder request, checked against the model's pattern
+    /// `shape` for `kind`; `code` is the operation's error for a bad or missing one.
+    fn ib_arn<'a>(
+        input: &'a Value,
+        member: &str,
+        kind: ResourceKind,
+        shape: ArnShape,
+        code: &'static str,
+    ) -> Result<&'a str, ApiError> {
+        match input.get(member).and_then(Value::as_str) {
+            Some(a) if arn_matches(a, kind, shape) => Ok(a),
             Some(a) => Err(ApiError::new(
                 code,
-                format!("The value supplied for parameter 'imageRecipeArn' is not valid: {a}"),
+                format!("The value supplied for parameter '{member}' is not valid: {a}"),
             )),
             None => Err(ApiError::new(
                 code,
-                "The required parameter 'imageRecipeArn' is missing",
+                format!("The required parameter '{member}' is missing"),
             )),
+        }
+    }
+
+    /// The pattern of the ARN members of the policy and Delete operations: the recipe patterns
+    /// (`x` nodes allowed) for recipes, build versions for components and images.
+    fn own_shape(kind: ResourceKind) -> ArnShape {
+        if kind.has_build_version() {
+            ArnShape::Build
+        } else {
+            ArnShape::Recipe
         }
     }
 
@@ -894,12 +1038,14 @@ impl State {
         )
     }
 
-    fn get_image_recipe_policy(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
-        let arn = Self::recipe_arn(input, "InvalidRequestException")?;
-        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
-        // Undocumented: AWS does not say what a recipe without a policy returns; modeled as
+    /// Get{ImageRecipe,ContainerRecipe,Component,Image}Policy.
+    fn get_policy(&self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let member = kind.policy_member();
+        let arn = Self::ib_arn(input, member, kind, Self::own_shape(kind), "InvalidRequestException")?;
+        let resource = self.resource_of(kind, arn).ok_or_else(|| Self::not_found(arn))?;
+        // Undocumented: AWS does not say what a resource without a policy returns; modeled as
         // ResourceNotFoundException, the only "absent" error the operation models.
-        let policy = recipe.policy.as_ref().ok_or_else(|| {
+        let policy = resource.policy.as_ref().ok_or_else(|| {
             ApiError::new(
                 "ResourceNotFoundException",
                 format!("No resource policy is attached to {arn}"),
@@ -908,8 +1054,22 @@ impl State {
         Ok(json!({"requestId": request_id, "policy": policy}))
     }
 
-    fn put_image_recipe_policy(&mut self, input: &Value, request_id: &str, now: Instant) -> Result<Value, ApiError> {
-        let arn = Self::recipe_arn(input, "InvalidParameterValueException")?;
+    /// Put{ImageRecipe,ContainerRecipe,Component,Image}Policy.
+    fn put_policy(
+        &mut self,
+        kind: ResourceKind,
+        input: &Value,
+        request_id: &str,
+        now: Instant,
+    ) -> Result<Value, ApiError> {
+        let member = kind.policy_member();
+        let arn = Self::ib_arn(
+            input,
+            member,
+            kind,
+            Self::own_shape(kind),
+            "InvalidParameterValueException",
+        )?;
         let policy = match input.get("policy").and_then(Value::as_str) {
             Some(p) if !p.is_empty() && p.chars().count() <= POLICY_MAX_LEN => p,
             _ => {
@@ -919,92 +1079,176 @@ impl State {
                 ));
             }
         };
-        if !self.has_recipe(arn) {
+        if self.resource_of(kind, arn).is_none() {
             return Err(Self::not_found(arn));
         }
         self.apply_policy(arn, policy, now)
             .map_err(|m| ApiError::new("InvalidParameterValueException", m))?;
-        Ok(json!({"requestId": request_id, "imageRecipeArn": arn}))
+        let mut out = json!({"requestId": request_id});
+        out[member] = Value::String(arn.to_string());
+        Ok(out)
     }
 
-    fn get_image_recipe(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
-        let arn = Self::recipe_arn(input, "InvalidRequestException")?;
-        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
-        let f = self.facts(arn);
-        let (p, region) = (f.partition, f.region);
+    /// What the stand-in reports about a resource, derived from its ARN
+    /// (`arn:<p>:imagebuilder:<region>:<owner>:<kind>/<name>/<version>[/<build>]`). Resources
+    /// added with an ARN of another shape fall back to the options' partition, Region and
+    /// account, name `recipe` and version `1.0.0`.
+    fn facts<'a>(&'a self, r: &'a Resource) -> Facts<'a> {
+        let parts = split_arn(&r.arn).unwrap_or_default();
+        let or = |v: &'a str, default: &'a str| if v.is_empty() { default } else { v };
+        let mut path = parts[5].split('/').skip(1);
+        let arn_name = path.next().unwrap_or("recipe");
+        Facts {
+            name: r.display_name.as_deref().unwrap_or(arn_name),
+            version: path.next().unwrap_or("1.0.0"),
+            owner: or(parts[4], &self.opts.account),
+            partition: or(parts[1], &self.opts.partition),
+            region: or(parts[3], &self.opts.region),
+        }
+    }
+
+    /// A recipe's parent image: the one set, else an AWS-owned Amazon Linux 2 image (image
+    /// recipes) or `amazonlinux:latest` (container recipes).
+    fn parent_image(r: &Resource, f: &Facts) -> String {
+        match (&r.parent_image, r.kind) {
+            (Some(p), _) => p.clone(),
+            (None, ResourceKind::ContainerRecipe) => DEFAULT_CONTAINER_PARENT.to_string(),
+            (None, _) => format!(
+                "arn:{}:imagebuilder:{}:aws:image/amazon-linux-2-x86/x.x.x",
+                f.partition, f.region
+            ),
+        }
+    }
+
+    /// A recipe's `components` (`ComponentConfiguration`s): the ones set, else AWS's
+    /// `update-linux/x.x.x`.
+    fn components_json(r: &Resource, f: &Facts) -> Vec<Value> {
+        if r.components.is_empty() {
+            let arn = format!(
+                "arn:{}:imagebuilder:{}:aws:component/{DEFAULT_COMPONENT}",
+                f.partition, f.region
+            );
+            return vec![json!({ "componentArn": arn })];
+        }
+        r.components.iter().map(|c| json!({ "componentArn": c })).collect()
+    }
+
+    /// GetImageRecipe / GetContainerRecipe.
+    fn get_recipe(&self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let arn = Self::ib_arn(
+            input,
+            kind.policy_member(),
+            kind,
+            ArnShape::Recipe,
+            "InvalidRequestException",
+        )?;
+        let r = self.resource_of(kind, arn).ok_or_else(|| Self::not_found(arn))?;
+        let f = self.facts(r);
+        if kind == ResourceKind::ImageRecipe {
+            return Ok(json!({
+                "requestId": request_id,
+                "imageRecipe": {
+                    "arn": r.arn,
+                    "type": IMAGE_TYPE,
+                    "name": f.name,
+                    "platform": PLATFORM,
+                    "owner": f.owner,
+                    "version": f.version,
+                    "components": Self::components_json(r, &f),
+                    "parentImage": Self::parent_image(r, &f),
+                    "blockDeviceMappings": [],
+                    "dateCreated": iso8601(r.created),
+                    "tags": r.tags,
+                }
+            }));
+        }
+        let repository = IbArn::parse(&r.arn).map_or(f.name, |a| a.name);
         Ok(json!({
             "requestId": request_id,
-            "imageRecipe": {
-                "arn": recipe.arn,
-                "type": "AMI",
+            "containerRecipe": {
+                "arn": r.arn,
+                "containerType": "DOCKER",
                 "name": f.name,
-                "platform": RECIPE_PLATFORM,
+                "platform": PLATFORM,
                 "owner": f.owner,
                 "version": f.version,
-                "components": [
-                    {"componentArn": format!("arn:{p}:imagebuilder:{region}:aws:component/update-linux/x.x.x")}
-                ],
-                "parentImage": f.parent_image,
-                "blockDeviceMappings": [],
-                "dateCreated": iso8601(recipe.created),
-                "tags": recipe.tags,
+                "components": Self::components_json(r, &f),
+                "parentImage": Self::parent_image(r, &f),
+                "dockerfileTemplateData": "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n",
+                "dateCreated": iso8601(r.created),
+                "tags": r.tags,
+                "targetRepository": {"service": "ECR", "repositoryName": repository},
             }
         }))
     }
 
-    /// What the stand-in reports about a recipe, derived from its ARN
-    /// (`arn:<p>:imagebuilder:<region>:<owner>:image-recipe/<name>/<version>`). Recipes added
-    /// with an ARN of another shape fall back to the options' partition, Region and account,
-    /// name `recipe` and version `1.0.0`.
-    fn facts<'a>(&'a self, arn: &'a str) -> RecipeFacts<'a> {
-        let parts = split_arn(arn).unwrap_or_default();
-        let or = |v: &'a str, default: &'a str| if v.is_empty() { default } else { v };
-        let mut path = parts[5].split('/').skip(1);
-        let partition = or(parts[1], &self.opts.partition);
-        let region = or(parts[3], &self.opts.region);
-        let arn_name = path.next().unwrap_or("recipe");
-        let name = self
-            .recipe(arn)
-            .and_then(|r| r.display_name.as_deref())
-            .unwrap_or(arn_name);
-        RecipeFacts {
-            name,
-            version: path.next().unwrap_or("1.0.0"),
-            owner: or(parts[4], &self.opts.account),
-            partition,
-            region,
-            parent_image: format!("arn:{partition}:imagebuilder:{region}:aws:image/amazon-linux-2-x86/x.x.x"),
+    /// The `owner` member of the List operations: absent means `Self`.
+    fn owner(input: &Value) -> Result<&str, ApiError> {
+        match input.get("owner") {
+            None | Some(Value::Null) => Ok("Self"),
+            Some(Value::String(o)) if OWNERSHIP.contains(&o.as_str()) => Ok(o.as_str()),
+            Some(other) => Err(ApiError::new(
+                "InvalidRequestException",
+                format!("owner must be one of {}, got {other}", OWNERSHIP.join(", ")),
+            )),
         }
     }
 
-    /// ListImageRecipes: `owner` `Self` (the default) lists every recipe, in creation order;
-    /// the other owners list nothing (one account is modeled and nothing is shared with it).
-    fn list_image_recipes(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
-        let bad = |m: String| ApiError::new("InvalidRequestException", m);
-        let owner = match input.get("owner") {
-            None | Some(Value::Null) => "Self",
-            Some(Value::String(o)) if OWNERSHIP.contains(&o.as_str()) => o.as_str(),
-            Some(other) => {
-                return Err(bad(format!(
-                    "owner must be one of {}, got {other}",
-                    OWNERSHIP.join(", ")
-                )));
-            }
+    /// Which `owner` lists a component or image of `account`: this account's are `Self`,
+    /// `aws`'s `Amazon`, `aws-marketplace`'s `AWSMarketplace`, other `aws-…` and `third-party`
+    /// ones `ThirdParty`, and any other account's `Shared` (it can only be visible here if it
+    /// was shared with this account).
+    fn ownership(&self, account: &str) -> &'static str {
+        match account {
+            a if a == self.opts.account => "Self",
+            "aws" => "Amazon",
+            "aws-marketplace" => "AWSMarketplace",
+            a if a.starts_with("aws-") || a == "third-party" => "ThirdParty",
+            _ => "Shared",
+        }
+    }
+
+    /// Sets the Image Builder `requestId` on a page.
+    fn ib_paged<T>(
+        &self,
+        key: &str,
+        items: Vec<T>,
+        map: impl FnMut(T) -> Value,
+        input: &Value,
+        op: &str,
+        request_id: &str,
+    ) -> Result<Value, ApiError> {
+        let mut out = self.paged_with(key, items, map, input, op, &IMAGEBUILDER_LIMITS)?;
+        out["requestId"] = Value::String(request_id.to_string());
+        Ok(out)
+    }
+
+    /// ListImageRecipes / ListContainerRecipes: `owner` `Self` (the default) lists every recipe
+    /// of the kind, in creation order, whatever account its ARN names; the other owners list
+    /// nothing (one account is modeled and nothing is shared with it).
+    fn list_recipes(&self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let owner = Self::owner(input)?;
+        let image = kind == ResourceKind::ImageRecipe;
+        let names = if image {
+            IMAGE_RECIPE_FILTERS
+        } else {
+            CONTAINER_RECIPE_FILTERS
         };
-        let filters = recipe_filters(input)?;
-        let rows: Vec<&Recipe> = if owner == "Self" {
-            self.recipes
+        let filters = list_filters(input, names)?;
+        let rows: Vec<&Resource> = if owner == "Self" {
+            self.resources
                 .iter()
+                .filter(|r| r.kind == kind)
                 .filter(|r| {
                     filters.is_empty() || {
-                        let f = self.facts(&r.arn);
-                        filters.iter().all(|(name, values)| {
-                            let v = match *name {
-                                "name" => f.name,
-                                "parentImage" => f.parent_image.as_str(),
-                                _ => RECIPE_PLATFORM,
-                            };
-                            values.contains(&v)
+                        let f = self.facts(r);
+                        let parent = Self::parent_image(r, &f);
+                        filters_match(&filters, |name| match name {
+                            "name" => Some(f.name),
+                            "parentImage" => Some(parent.as_str()),
+                            "platform" => Some(PLATFORM),
+                            "containerType" => Some("DOCKER"),
+                            _ => None,
                         })
                     }
                 })
@@ -1012,27 +1256,280 @@ impl State {
         } else {
             Vec::new()
         };
-        let summary = |r: &Recipe| {
-            let f = self.facts(&r.arn);
+        let summary = |r: &Resource| {
+            let f = self.facts(r);
+            let mut row = json!({
+                "arn": r.arn,
+                "name": f.name,
+                "platform": PLATFORM,
+                "owner": f.owner,
+                "parentImage": Self::parent_image(r, &f),
+                "dateCreated": iso8601(r.created),
+                "tags": r.tags,
+            });
+            if !image {
+                row["containerType"] = json!("DOCKER");
+            }
+            row
+        };
+        let (key, op) = if image {
+            ("imageRecipeSummaryList", "ListImageRecipes")
+        } else {
+            ("containerRecipeSummaryList", "ListContainerRecipes")
+        };
+        self.ib_paged(key, rows, summary, input, op, request_id)
+    }
+
+    /// What a component or image build reports for a List filter name (None: not modeled).
+    fn build_attr<'a>(kind: ResourceKind, f: &Facts<'a>, name: &str) -> Option<&'a str> {
+        match name {
+            "name" => Some(f.name),
+            "platform" => Some(PLATFORM),
+            "version" => Some(f.version),
+            "type" if kind == ResourceKind::Component => Some(COMPONENT_TYPE),
+            "type" => Some(IMAGE_TYPE),
+            _ => None,
+        }
+    }
+
+    /// `imageSource` of an image: Amazon's are `AMAZON_MANAGED`, the rest `CUSTOM`.
+    fn image_source(f: &Facts) -> &'static str {
+        if f.owner == "aws" { "AMAZON_MANAGED" } else { "CUSTOM" }
+    }
+
+    /// ListComponents / ListImages: the *versions* (`<name>/<x.y.z>`, the build cut off) of the
+    /// builds `owner` lists, one row per distinct version in the order its first build was
+    /// added, with the attributes of that first build. `byName` and `includeDeprecated` are
+    /// accepted and change nothing (no build is deprecated).
+    fn list_versions(&self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let owner = Self::owner(input)?;
+        let component = kind == ResourceKind::Component;
+        let filters = list_filters(input, if component { COMPONENT_FILTERS } else { IMAGE_FILTERS })?;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut rows: Vec<(&str, &Resource)> = Vec::new();
+        for r in self.resources.iter().filter(|r| r.kind == kind) {
+            let f = self.facts(r);
+            if self.ownership(f.owner) != owner {
+                continue;
+            }
+            let version_arn = r.arn.rsplit_once('/').map_or(r.arn.as_str(), |(v, _)| v);
+            if seen.insert(version_arn) && filters_match(&filters, |n| Self::build_attr(kind, &f, n)) {
+                rows.push((version_arn, r));
+            }
+        }
+        let row = |(version_arn, r): (&str, &Resource)| {
+            let f = self.facts(r);
+            if component {
+                json!({
+                    "arn": version_arn,
+                    "name": f.name,
+                    "version": f.version,
+                    "platform": PLATFORM,
+                    "type": COMPONENT_TYPE,
+                    "owner": f.owner,
+                    "dateCreated": iso8601(r.created),
+                    "status": "ACTIVE",
+                })
+            } else {
+                json!({
+                    "arn": version_arn,
+                    "name": f.name,
+                    "type": IMAGE_TYPE,
+                    "version": f.version,
+                    "platform": PLATFORM,
+                    "owner": f.owner,
+                    "dateCreated": iso8601(r.created),
+                    "buildType": "USER_INITIATED",
+                    "imageSource": Self::image_source(&f),
+                })
+            }
+        };
+        let (key, op) = if component {
+            ("componentVersionList", "ListComponents")
+        } else {
+            ("imageVersionList", "ListImages")
+        };
+        self.ib_paged(key, rows, row, input, op, request_id)
+    }
+
+    /// The JSON of a component build (GetComponent's `Component`, ListComponentBuildVersions'
+    /// `ComponentSummary`) or image build (GetImage's `Image`, ListImageBuildVersions'
+    /// `ImageSummary`): the members the stand-in models, with the build's tags.
+    fn build_json(&self, r: &Resource) -> Value {
+        let f = self.facts(r);
+        if r.kind == ResourceKind::Component {
             json!({
                 "arn": r.arn,
                 "name": f.name,
-                "platform": RECIPE_PLATFORM,
+                "version": f.version,
+                "platform": PLATFORM,
+                "state": {"status": "ACTIVE"},
+                "type": COMPONENT_TYPE,
                 "owner": f.owner,
-                "parentImage": f.parent_image,
                 "dateCreated": iso8601(r.created),
                 "tags": r.tags,
             })
+        } else {
+            json!({
+                "arn": r.arn,
+                "name": f.name,
+                "type": IMAGE_TYPE,
+                "version": f.version,
+                "platform": PLATFORM,
+                "state": {"status": "AVAILABLE"},
+                "owner": f.owner,
+                "dateCreated": iso8601(r.created),
+                "tags": r.tags,
+                "buildType": "USER_INITIATED",
+                "imageSource": Self::image_source(&f),
+            })
+        }
+    }
+
+    /// ListComponentBuildVersions / ListImageBuildVersions: the builds of one version
+    /// (`componentVersionArn` / `imageVersionArn`, no wildcards), in the order added. As the
+    /// newest API reference says, only this account's component builds are listed (a version
+    /// of `aws`'s lists nothing); image builds of any owner are. Without a version ARN: every
+    /// build this account owns. A version with no builds lists nothing (the operations model
+    /// no ResourceNotFoundException).
+    fn list_builds(&self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let component = kind == ResourceKind::Component;
+        let member = if component {
+            "componentVersionArn"
+        } else {
+            "imageVersionArn"
         };
-        let mut out = self.paged_with(
-            "imageRecipeSummaryList",
-            rows,
-            summary,
+        let version = match input.get(member) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(a)) if arn_matches(a, kind, ArnShape::Version) => Some(a.as_str()),
+            Some(other) => {
+                return Err(ApiError::new(
+                    "InvalidRequestException",
+                    format!("The value supplied for parameter '{member}' is not valid: {other}"),
+                ));
+            }
+        };
+        let filters = if component {
+            Vec::new()
+        } else {
+            list_filters(input, IMAGE_FILTERS)?
+        };
+        let rows: Vec<&Resource> = self
+            .resources
+            .iter()
+            .filter(|r| r.kind == kind)
+            .filter(|r| {
+                let f = self.facts(r);
+                let of_version =
+                    version.is_none_or(|v| r.arn.strip_prefix(v).is_some_and(|rest| rest.starts_with('/')));
+                let owned = !(component || version.is_none()) || self.ownership(f.owner) == "Self";
+                of_version && owned && filters_match(&filters, |n| Self::build_attr(kind, &f, n))
+            })
+            .collect();
+        let (key, op) = if component {
+            ("componentSummaryList", "ListComponentBuildVersions")
+        } else {
+            ("imageSummaryList", "ListImageBuildVersions")
+        };
+        self.ib_paged(key, rows, |r| self.build_json(r), input, op, request_id)
+    }
+
+    /// GetComponent: a build version only (the member's documentation says "Regex requires the
+    /// suffix /\d+$", although its pattern also admits versions with wildcards); anything else is
+    /// an `InvalidRequestException`.
+    fn get_component(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let kind = ResourceKind::Component;
+        let arn = Self::ib_arn(
             input,
-            "ListImageRecipes",
-            &IMAGEBUILDER_LIMITS,
+            "componentBuildVersionArn",
+            kind,
+            ArnShape::Build,
+            "InvalidRequestException",
         )?;
-        out["requestId"] = Value::String(request_id.to_string());
+        let r = self.resource_of(kind, arn).ok_or_else(|| Self::not_found(arn))?;
+        Ok(json!({"requestId": request_id, "component": self.build_json(r)}))
+    }
+
+    /// GetImage: a build version, or a version (nodes may be `x`) answered with the highest
+    /// build it selects.
+    fn get_image(&self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let kind = ResourceKind::Image;
+        let arn = Self::ib_arn(
+            input,
+            "imageBuildVersionArn",
+            kind,
+            ArnShape::VersionOrBuild,
+            "InvalidRequestException",
+        )?;
+        let pattern = IbArn::parse(arn).ok_or_else(|| Self::not_found(arn))?;
+        let found = if pattern.build.is_some() {
+            self.resource_of(kind, arn)
+        } else {
+            self.resources
+                .iter()
+                .filter(|r| r.kind == kind)
+                .filter_map(|r| {
+                    IbArn::parse(&r.arn)
+                        .filter(|b| b.selected_by(&pattern))
+                        .map(|b| (b.order_key(), r))
+                })
+                .max_by_key(|(key, _)| *key)
+                .map(|(_, r)| r)
+        };
+        let r = found.ok_or_else(|| Self::not_found(arn))?;
+        Ok(json!({"requestId": request_id, "image": self.build_json(r)}))
+    }
+
+    /// Image Builder's TagResource (`POST /tags/{resourceArn}`) on any modeled resource.
+    fn tag_image_builder_resource(&mut self, input: &Value) -> Result<Value, ApiError> {
+        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
+        let Some(tags) = input.get("tags").and_then(Value::as_object).filter(|t| !t.is_empty()) else {
+            return Err(ApiError::new(
+                "InvalidParameterException",
+                "tags must be a non-empty map",
+            ));
+        };
+        let mut parsed = Vec::new();
+        for (k, v) in tags {
+            let v = v
+                .as_str()
+                .ok_or_else(|| ApiError::new("InvalidParameterException", "tag values must be strings"))?;
+            parsed.push((k.clone(), v.to_string()));
+        }
+        let resource = self.resource_mut(arn).ok_or_else(|| Self::not_found(arn))?;
+        resource.tags.extend(parsed);
+        Ok(json!({}))
+    }
+
+    /// Image Builder's ListTagsForResource (`GET /tags/{resourceArn}`).
+    fn list_tags_for_resource(&self, input: &Value) -> Result<Value, ApiError> {
+        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
+        let resource = self.resource(arn).ok_or_else(|| Self::not_found(arn))?;
+        Ok(json!({"tags": resource.tags}))
+    }
+
+    /// Delete{ImageRecipe,ContainerRecipe,Component,Image}: Image Builder refuses to delete a
+    /// resource a share still holds (`ResourceDependencyException`; the user guide says owners
+    /// cannot delete a shared recipe, the newest DeleteImage documentation says so of images).
+    fn delete_resource(&mut self, kind: ResourceKind, input: &Value, request_id: &str) -> Result<Value, ApiError> {
+        let (_, member) = kind.delete_op();
+        let arn = Self::ib_arn(input, member, kind, Self::own_shape(kind), "InvalidRequestException")?.to_string();
+        if self.resource_of(kind, &arn).is_none() {
+            return Err(Self::not_found(&arn));
+        }
+        if let Some(i) = self.active_share_of(&arn) {
+            return Err(ApiError::new(
+                "ResourceDependencyException",
+                format!(
+                    "The {} {arn} cannot be deleted because it is shared (resource share {}); unshare it first",
+                    kind.label(),
+                    self.shares[i].arn
+                ),
+            ));
+        }
+        self.remove_resource(&arn);
+        let mut out = json!({"requestId": request_id});
+        out[member] = Value::String(arn);
         Ok(out)
     }
 
@@ -1066,9 +1563,11 @@ impl State {
 
     fn list_resources(&self, input: &Value, now: Instant) -> Result<Value, ApiError> {
         let is_self = Self::resource_owner_is_self(input)?;
-        let type_matches = match opt_str(input, "resourceType")? {
-            None => true,
-            Some(t) if t.contains(':') => t.eq_ignore_ascii_case(RESOURCE_TYPE),
+        // Compared with each resource's RAM type, case-insensitively (RAM documents resource
+        // types as case-insensitive).
+        let resource_type = match opt_str(input, "resourceType")? {
+            None => None,
+            Some(t) if t.contains(':') => Some(t),
             Some(t) => {
                 return Err(ApiError::new(
                     "InvalidResourceTypeException",
@@ -1084,7 +1583,7 @@ impl State {
         let principal = opt_str(input, "principal")?;
         let scope = opt_enum(input, "resourceRegionScope", &["ALL", "REGIONAL", "GLOBAL"])?;
         let mut rows: Vec<(&Share, &Assoc)> = Vec::new();
-        if is_self && type_matches && scope != Some("GLOBAL") {
+        if is_self && scope != Some("GLOBAL") {
             let wanted: Option<HashSet<&str>> = resource_arns.as_ref().map(|f| f.iter().map(String::as_str).collect());
             for i in self.candidate_shares(share_arns.as_deref(), resource_arns.as_deref()) {
                 let s = &self.shares[i];
@@ -1095,7 +1594,9 @@ impl State {
                     continue;
                 }
                 for r in &s.resources {
-                    if wanted.as_ref().is_some_and(|f| !f.contains(r.entity.as_str())) {
+                    if wanted.as_ref().is_some_and(|f| !f.contains(r.entity.as_str()))
+                        || resource_type.is_some_and(|t| !t.eq_ignore_ascii_case(self.resource_type_of(&r.entity)))
+                    {
                         continue;
                     }
                     rows.push((s, r));
@@ -1105,7 +1606,7 @@ impl State {
         let row = |(s, r): (&Share, &Assoc)| {
             json!({
                 "arn": r.entity,
-                "type": RESOURCE_TYPE,
+                "type": self.resource_type_of(&r.entity),
                 "resourceShareArn": s.arn,
                 "status": "AVAILABLE",
                 "creationTime": epoch_seconds(r.created),
@@ -1312,7 +1813,7 @@ impl State {
         let resources = opt_list(input, "resourceArns")?.unwrap_or_default();
         if opt_list(input, "sources")?.is_some_and(|s| !s.is_empty()) {
             return Err(invalid_parameter(
-                "sources apply only to service principals, which image recipes do not support",
+                "sources apply only to service principals, which Image Builder resources do not support",
             ));
         }
         let token = opt_str(input, "clientToken")?;
@@ -1350,8 +1851,24 @@ impl State {
             if split_arn(r).is_none() {
                 return Err(malformed(r));
             }
-            if add && !self.has_recipe(r) {
+            if add && !self.has_resource(r) {
                 return Err(unknown("resource", r));
+            }
+            // The share has one permission, for one resource type: a resource of another type
+            // would be shared under actions that are not its own (modeled as refused; RAM would
+            // attach that type's default permission, which this model has no room for).
+            let share_type = self
+                .perm(&self.shares[i].permission_arn)
+                .map(|p| p.resource_type.as_str());
+            if add && share_type.is_some_and(|t| t != self.resource_type_of(r)) {
+                return Err(ApiError::new(
+                    "OperationNotPermittedException",
+                    format!(
+                        "The resource {r} ({}) cannot be added to resource share {share_arn}, whose permission is for {}",
+                        self.resource_type_of(r),
+                        share_type.unwrap_or_default()
+                    ),
+                ));
             }
         }
         if !add && let Some(used) = self.in_use(&resources) {
@@ -1414,7 +1931,10 @@ impl State {
             self.unindex_resource(r, i);
         }
         self.clear_unshared_policies(&removed_resources);
-        if !principals.is_empty() {
+        if principals.is_empty() {
+            // A resource joining a STANDARD share gets RAM's policy like the ones already in it.
+            self.write_ram_policies(&added_resources);
+        } else {
             let held: Vec<String> = self.shares[i].resources.iter().map(|r| r.entity.clone()).collect();
             self.write_ram_policies(&held);
         }
@@ -1440,7 +1960,7 @@ impl State {
         }
         let target = match self.perm(&share.permission_arn) {
             Some(p) if p.feature_set == CREATED_FROM_POLICY => self
-                .find_managed(&p.actions)
+                .find_managed(&p.resource_type, &p.actions)
                 .map(|m| m.arn.clone())
                 .ok_or_else(|| {
                     ApiError::new(
@@ -1632,67 +2152,29 @@ impl State {
         Ok(json!({}))
     }
 
-    /// Image Builder's TagResource (`POST /tags/{resourceArn}`) on a recipe.
-    fn tag_image_builder_resource(&mut self, input: &Value) -> Result<Value, ApiError> {
-        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
-        let Some(tags) = input.get("tags").and_then(Value::as_object).filter(|t| !t.is_empty()) else {
-            return Err(ApiError::new(
-                "InvalidParameterException",
-                "tags must be a non-empty map",
-            ));
-        };
-        if !self.has_recipe(arn) {
-            return Err(Self::not_found(arn));
-        }
-        for (k, v) in tags {
-            let v = v
-                .as_str()
-                .ok_or_else(|| ApiError::new("InvalidParameterException", "tag values must be strings"))?;
-            self.tag_recipe(arn, k, v);
-        }
-        Ok(json!({}))
-    }
-
-    /// Image Builder's ListTagsForResource (`GET /tags/{resourceArn}`).
-    fn list_tags_for_resource(&self, input: &Value) -> Result<Value, ApiError> {
-        let arn = input.get("resourceArn").and_then(Value::as_str).unwrap_or_default();
-        let recipe = self.recipe(arn).ok_or_else(|| Self::not_found(arn))?;
-        Ok(json!({"tags": recipe.tags}))
-    }
-
-    /// DeleteImageRecipe: Image Builder refuses to delete a recipe a share still holds
-    /// (`ResourceDependencyException`; the user guide says owners cannot delete a shared recipe).
-    fn delete_image_recipe(&mut self, input: &Value, request_id: &str) -> Result<Value, ApiError> {
-        let arn = Self::recipe_arn(input, "InvalidRequestException")?.to_string();
-        if !self.has_recipe(&arn) {
-            return Err(Self::not_found(&arn));
-        }
-        if let Some(&i) = self
-            .shares_holding(&arn)
-            .iter()
-            .find(|&&i| self.shares[i].status == ACTIVE)
-        {
-            return Err(ApiError::new(
-                "ResourceDependencyException",
-                format!(
-                    "The image recipe {arn} cannot be deleted because it is shared (resource share {}); unshare it first",
-                    self.shares[i].arn
-                ),
-            ));
-        }
-        self.remove_recipe(&arn);
-        Ok(json!({"requestId": request_id, "imageRecipeArn": arn}))
-    }
-
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             recipes: self
-                .recipes
+                .resources
                 .iter()
+                .filter(|r| r.kind == ResourceKind::ImageRecipe)
                 .map(|r| RecipeState {
                     arn: r.arn.clone(),
                     policy: r.policy.clone(),
                     tags: r.tags.clone(),
+                })
+                .collect(),
+            resources: self
+                .resources
+                .iter()
+                .map(|r| ResourceState {
+                    arn: r.arn.clone(),
+                    kind: r.kind,
+                    policy: r.policy.clone(),
+                    tags: r.tags.clone(),
+                    components: r.components.clone(),
+                    parent_image: r.parent_image.clone(),
+                    in_use: r.in_use,
                 })
                 .collect(),
             shares: self

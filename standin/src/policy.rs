@@ -1,44 +1,14 @@
-//! Validation the stand-in applies to what callers send: the model's `ImageRecipeArn` pattern
-//! (hand-written, a regex crate would be the biggest dependency of the crate), RAM ARNs and
-//! principals, and the recipe resource policy. AWS documents no validation rules for recipe
-//! policies; the rules here are the modeled choice described on
-//! [`StandIn`](crate::StandIn) (one Allow statement, account principals, Image Builder actions,
-//! the recipe itself as Resource) and are kept strict so the Lambda is tested against the
-//! narrowest policy shape that RAM can turn into a managed permission.
+//! Validation the stand-in applies to what callers send: RAM ARNs and principals, and the
+//! resource policy of an Image Builder resource (the model's Image Builder ARN patterns are in
+//! [`crate::kind`]). AWS documents no validation rules for these policies; the rules here are
+//! the modeled choice described on [`StandIn`](crate::StandIn) (one Allow statement, account
+//! principals, Image Builder actions, the resource itself as Resource) and are kept strict so
+//! the Lambda is tested against the narrowest policy shape that RAM can turn into a managed
+//! permission.
 
 use serde_json::Value;
 
 use crate::util::is_account_id;
-
-/// `^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-recipe/[a-z0-9-_]+/(?:[0-9]+|x)\.(?:[0-9]+|x)\.(?:[0-9]+|x)$`
-pub(crate) fn is_image_recipe_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts[..] else {
-        return false;
-    };
-    if arn != "arn" || !partition.starts_with("aws") || service != "imagebuilder" {
-        return false;
-    }
-    if region.is_empty() || !(is_account_id(account) || account == "aws") {
-        return false;
-    }
-    let Some(rest) = resource.strip_prefix("image-recipe/") else {
-        return false;
-    };
-    let Some((name, version)) = rest.split_once('/') else {
-        return false;
-    };
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    let parts: Vec<&str> = version.split('.').collect();
-    let version_ok = parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| *p == "x" || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
-    name_ok && version_ok
-}
 
 /// Splits `arn:partition:service:region:account:resource`; None if not ARN-shaped.
 pub(crate) fn split_arn(s: &str) -> Option<[&str; 6]> {
@@ -114,8 +84,9 @@ fn is_action(a: &str) -> bool {
         .is_some_and(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic() || b == b'*'))
 }
 
-/// Validates `text` as a resource policy for `recipe_arn` in `partition`.
-pub(crate) fn parse_policy(text: &str, recipe_arn: &str, partition: &str) -> Result<PolicyInfo, String> {
+/// Validates `text` as a resource policy for `resource_arn` (a `what`, e.g. "image recipe") in
+/// `partition`.
+pub(crate) fn parse_policy(text: &str, resource_arn: &str, what: &str, partition: &str) -> Result<PolicyInfo, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("The policy is not valid JSON: {e}"))?;
     let obj = doc.as_object().ok_or("The policy must be a JSON object")?;
     for key in obj.keys() {
@@ -188,8 +159,8 @@ pub(crate) fn parse_policy(text: &str, recipe_arn: &str, partition: &str) -> Res
             .ok_or("The policy statement has no Resource")?,
         "Resource",
     )?;
-    if resources.len() != 1 || resources[0] != recipe_arn {
-        return Err(format!("The policy Resource must be the image recipe {recipe_arn}"));
+    if resources.len() != 1 || resources[0] != resource_arn {
+        return Err(format!("The policy Resource must be the {what} {resource_arn}"));
     }
     Ok(PolicyInfo { accounts, actions })
 }
@@ -199,25 +170,6 @@ mod tests {
     use super::*;
 
     const R: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/my-recipe/1.0.0";
-
-    #[test]
-    fn recipe_arn_pattern() {
-        assert!(is_image_recipe_arn(R));
-        assert!(is_image_recipe_arn(
-            "arn:aws-cn:imagebuilder:cn-north-1:aws:image-recipe/a_b-1/x.x.x"
-        ));
-        for bad in [
-            "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/My-Recipe/1.0.0",
-            "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/r/1.0.0/1",
-            "arn:aws:imagebuilder::123456789012:image-recipe/r/1.0.0",
-            "arn:aws:imagebuilder:us-east-1:1234:image-recipe/r/1.0.0",
-            "arn:aws:imagebuilder:us-east-1:123456789012:component/r/1.0.0",
-            "arn:gcp:imagebuilder:us-east-1:123456789012:image-recipe/r/1.0.0",
-            "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/r/1.0",
-        ] {
-            assert!(!is_image_recipe_arn(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn principals() {
@@ -253,6 +205,7 @@ mod tests {
                 R,
             ),
             R,
+            "image recipe",
             "aws",
         )
         .unwrap();
@@ -273,12 +226,23 @@ mod tests {
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/other/1.0.0",
             ),
         ] {
-            assert!(parse_policy(&policy(p, a, r), R, "aws").is_err(), "{p} {a} {r}");
+            assert!(
+                parse_policy(&policy(p, a, r), R, "image recipe", "aws").is_err(),
+                "{p} {a} {r}"
+            );
         }
-        assert!(parse_policy("{", R, "aws").is_err());
+        assert!(parse_policy("{", R, "image recipe", "aws").is_err());
         let two = r#"{"Version":"2012-10-17","Statement":[{},{}]}"#;
-        assert!(parse_policy(two, R, "aws").unwrap_err().contains("exactly one"));
+        assert!(
+            parse_policy(two, R, "image recipe", "aws")
+                .unwrap_err()
+                .contains("exactly one")
+        );
         let cond = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"imagebuilder:GetImageRecipe","Resource":"R","Condition":{}}}"#;
-        assert!(parse_policy(cond, "R", "aws").unwrap_err().contains("Condition"));
+        assert!(
+            parse_policy(cond, "R", "image recipe", "aws")
+                .unwrap_err()
+                .contains("Condition")
+        );
     }
 }

@@ -523,3 +523,27 @@ fn associations_org_sharing_and_delete() {
     assert_eq!(s.snapshot().shares_of(&r).len(), 1);
     assert_ne!(s.snapshot().shares_of(&r)[0].arn, share);
 }
+
+#[test]
+fn a_recipe_added_to_a_standard_share_gets_rams_policy() {
+    let s = StandIn::start(fast());
+    let url = s.url();
+    let (_, share, cfp) = share_recipe(&s, "holder");
+    assert_eq!(promote_permission(&url, &cfp, "Std", "t").status, 200);
+    assert_eq!(promote_share(&url, &share).status, 200);
+    std::thread::sleep(Duration::from_millis(60));
+    let joined = recipe("joined");
+    s.add_recipe(&joined);
+    let added = ram(
+        &url,
+        "/associateresourceshare",
+        json!({"resourceShareArn": share, "resourceArns": [joined]}),
+    );
+    assert_eq!(added.status, 200);
+    let written: Value = serde_json::from_str(get_policy(&url, &joined).json()["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(written["Statement"][0]["Resource"], joined.as_str());
+    assert_eq!(
+        written["Statement"][0]["Principal"],
+        json!({"AWS": ["arn:aws:iam::111122223333:root"]})
+    );
+}
