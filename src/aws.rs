@@ -483,8 +483,12 @@ impl Aws {
     /// One page of the image recipes this account owns (`ListImageRecipes`, owner `Self`), with tags.
     pub async fn list_recipes_page(
         &self,
+        kind: Kind,
         token: Option<String>,
     ) -> Result<(Vec<(String, BTreeMap<String, String>)>, Option<String>), AwsFailure> {
+        if kind == Kind::ContainerRecipe {
+            return self.list_container_recipes_page(token).await;
+        }
         let out = self
             .imagebuilder
             .list_image_recipes()
@@ -524,6 +528,153 @@ impl Aws {
         all_pages("ListImageRecipes", pages, |page, out| {
             out.extend(
                 page.image_recipe_summary_list()
+                    .iter()
+                    .filter_map(|r| r.arn().map(str::to_string)),
+            )
+        })
+        .await
+    }
+
+    /// The versions of this account's `kind` resources (components or images) called `name`:
+    /// `ListComponents` / `ListImages` with owner `Self` and a name filter, as (version ARN, version).
+    pub async fn versions_named(&self, kind: Kind, name: &str) -> Result<Vec<(String, String)>, AwsFailure> {
+        use aws_sdk_imagebuilder::types::{Filter, Ownership};
+        let filter = Filter::builder().name("name").values(name).build();
+        match kind {
+            Kind::Component => {
+                let pages = self
+                    .imagebuilder
+                    .list_components()
+                    .owner(Ownership::SelfValue)
+                    // Every version of the name, not only the newest: AWS does not say which
+                    // a plain listing returns.
+                    .by_name(true)
+                    .filters(filter)
+                    .into_paginator()
+                    .send();
+                all_pages("ListComponents", pages, |page, out| {
+                    out.extend(
+                        page.component_version_list()
+                            .iter()
+                            .filter(|v| v.name() == Some(name))
+                            .filter_map(|v| Some((v.arn()?.to_string(), v.version()?.to_string()))),
+                    )
+                })
+                .await
+            }
+            _ => {
+                let pages = self
+                    .imagebuilder
+                    .list_images()
+                    .owner(Ownership::SelfValue)
+                    .by_name(true)
+                    .filters(filter)
+                    .into_paginator()
+                    .send();
+                all_pages("ListImages", pages, |page, out| {
+                    out.extend(
+                        page.image_version_list()
+                            .iter()
+                            .filter(|v| v.name() == Some(name))
+                            .filter_map(|v| Some((v.arn()?.to_string(), v.version()?.to_string()))),
+                    )
+                })
+                .await
+            }
+        }
+    }
+
+    /// The build versions of one component or image version, with their tags
+    /// (`ListComponentBuildVersions` / `ListImageBuildVersions`).
+    pub async fn build_versions(
+        &self,
+        kind: Kind,
+        version_arn: &str,
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, AwsFailure> {
+        let tags = |t: Option<&std::collections::HashMap<String, String>>| -> BTreeMap<String, String> {
+            t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        };
+        match kind {
+            Kind::Component => {
+                let pages = self
+                    .imagebuilder
+                    .list_component_build_versions()
+                    .component_version_arn(version_arn)
+                    .into_paginator()
+                    .send();
+                all_pages("ListComponentBuildVersions", pages, |page, out| {
+                    out.extend(
+                        page.component_summary_list()
+                            .iter()
+                            .filter_map(|c| Some((c.arn()?.to_string(), tags(c.tags())))),
+                    )
+                })
+                .await
+            }
+            _ => {
+                let pages = self
+                    .imagebuilder
+                    .list_image_build_versions()
+                    .image_version_arn(version_arn)
+                    .into_paginator()
+                    .send();
+                all_pages("ListImageBuildVersions", pages, |page, out| {
+                    out.extend(
+                        page.image_summary_list()
+                            .iter()
+                            .filter_map(|i| Some((i.arn()?.to_string(), tags(i.tags())))),
+                    )
+                })
+                .await
+            }
+        }
+    }
+
+    /// One page of the container recipes this account owns (`ListContainerRecipes`, owner `Self`).
+    async fn list_container_recipes_page(
+        &self,
+        token: Option<String>,
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, Option<String>), AwsFailure> {
+        let out = self
+            .imagebuilder
+            .list_container_recipes()
+            .owner(aws_sdk_imagebuilder::types::Ownership::SelfValue)
+            .max_results(25)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failure("ListContainerRecipes", e))?;
+        let rows = out
+            .container_recipe_summary_list()
+            .iter()
+            .filter_map(|r| {
+                let tags = r
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                r.arn().map(|a| (a.to_string(), tags))
+            })
+            .collect();
+        Ok((rows, out.next_token().map(str::to_string)))
+    }
+
+    /// The ARNs of this account's container recipes called `name` (`ListContainerRecipes` with a name filter).
+    pub async fn container_recipes_named(&self, name: &str) -> Result<Vec<String>, AwsFailure> {
+        let filter = aws_sdk_imagebuilder::types::Filter::builder()
+            .name("name")
+            .values(name)
+            .build();
+        let pages = self
+            .imagebuilder
+            .list_container_recipes()
+            .owner(aws_sdk_imagebuilder::types::Ownership::SelfValue)
+            .filters(filter)
+            .into_paginator()
+            .send();
+        all_pages("ListContainerRecipes", pages, |page, out| {
+            out.extend(
+                page.container_recipe_summary_list()
                     .iter()
                     .filter_map(|r| r.arn().map(str::to_string)),
             )

@@ -6,6 +6,7 @@ use crate::arn::{Location, ResourceArn};
 use crate::deadline::{Deadline, backoff, pause};
 use crate::error::Error;
 use crate::http::Http;
+use crate::kind::Kind;
 use crate::response_url::ResponseUrl;
 use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Serialize;
@@ -118,12 +119,8 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
         }
     };
     let share_target = |props: &Value| -> Result<ResourceArn, String> {
-        let raw = match props.get("ImageRecipeArn") {
-            Some(Value::String(s)) => s.trim(),
-            Some(_) => return Err("property ImageRecipeArn must be a string (an image recipe ARN)".into()),
-            None => return Err("property ImageRecipeArn is required".into()),
-        };
-        let arn = ResourceArn::image_recipe(raw).map_err(|e| format!("property ImageRecipeArn: {e}"))?;
+        let (property, kind, raw) = target_property(props)?;
+        let arn = ResourceArn::parse(kind, raw).map_err(|e| format!("property {property}: {e}"))?;
         match own {
             Some(own) => arn.ensure_owned_by(own).map_err(|e| e.to_string())?,
             None => return Err("the function's own account is unknown (no invoked function ARN)".into()),
@@ -147,13 +144,10 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
             (p.id_on_failure, p.id_on_failure_changed) = (physical.clone(), physical.clone());
             // A rollback Update carries the failed Update's properties as the old ones, while the
             // resource kept its old ID: the two name different recipes.
-            let failed_update = u
-                .old_resource_properties
-                .get("ImageRecipeArn")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|old| *old != physical)
-                .and_then(|old| ResourceArn::image_recipe(old).ok())
+            let failed_update = target_property(&u.old_resource_properties)
+                .ok()
+                .filter(|(_, _, old)| *old != physical)
+                .and_then(|(_, kind, old)| ResourceArn::parse(kind, old).ok())
                 .filter(|old| own.is_some_and(|own| old.ensure_owned_by(own).is_ok()));
             p.work = share_target(&u.resource_properties).map(|arn| {
                 p.id_on_success = arn.to_string();
@@ -178,9 +172,12 @@ pub fn plan(event: &Value, own: Option<&Location>) -> Plan {
                 }
                 None => (id.as_str(), false, Vec::new()),
             };
-            p.work = Ok(match ResourceArn::image_recipe(raw) {
-                Err(_) => Work::Nothing("the PhysicalResourceId names nothing this function shared"),
-                Ok(recipe) => {
+            let named = ResourceArn::parse_any(raw)
+                .ok()
+                .filter(|a| TARGET_PROPERTIES.iter().any(|(_, kind)| *kind == a.kind()));
+            p.work = Ok(match named {
+                None => Work::Nothing("the PhysicalResourceId names nothing this function shared"),
+                Some(recipe) => {
                     p.recipe = Some(recipe.as_str().chars().take(300).collect());
                     match own {
                         Some(own) if recipe.ensure_owned_by(own).is_ok() => Work::Unshare {
@@ -223,10 +220,44 @@ pub fn rollback_id(recipe: &str, made: &[String]) -> String {
 /// CloudFormation's limit on a PhysicalResourceId.
 pub const MAX_PHYSICAL_ID: usize = 1024;
 
+/// The properties that name the recipe to share, with its kind.
+pub const TARGET_PROPERTIES: [(&str, Kind); 2] = [
+    ("ImageRecipeArn", Kind::ImageRecipe),
+    ("ContainerRecipeArn", Kind::ContainerRecipe),
+];
+
+/// Pure: the one property naming the recipe (exactly one of [`TARGET_PROPERTIES`]), trimmed.
+fn target_property(props: &Value) -> Result<(&'static str, Kind, &str), String> {
+    let given: Vec<(&'static str, Kind, &Value)> = TARGET_PROPERTIES
+        .iter()
+        .filter_map(|&(name, kind)| props.get(name).map(|v| (name, kind, v)))
+        .collect();
+    match given[..] {
+        [(name, kind, Value::String(s))] => Ok((name, kind, s.trim())),
+        [(name, kind, _)] => Err(format!("property {name} must be a string (a {kind} ARN)")),
+        [] => Err("property ImageRecipeArn or ContainerRecipeArn is required (exactly one)".into()),
+        _ => Err("properties ImageRecipeArn and ContainerRecipeArn are both set: give exactly one".into()),
+    }
+}
+
+/// The `Data` key naming the shared recipe: the property it was given as.
+pub fn target_key(arn: &str) -> &'static str {
+    let kind = ResourceArn::parse_any(arn)
+        .map(|a| a.kind())
+        .unwrap_or(Kind::ImageRecipe);
+    TARGET_PROPERTIES
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or("ImageRecipeArn", |(name, _)| name)
+}
+
+/// The `Data` key listing the dependencies shared with the recipe (comma-separated ARNs).
+pub const SHARED_DEPENDENCIES: &str = "SharedDependencies";
+
 fn recipe_text(props: &Value) -> Option<String> {
-    props
-        .get("ImageRecipeArn")
-        .and_then(Value::as_str)
+    TARGET_PROPERTIES
+        .iter()
+        .find_map(|(name, _)| props.get(*name).and_then(Value::as_str))
         .map(|s| s.chars().take(300).collect())
 }
 
@@ -246,6 +277,9 @@ struct Body<'a> {
     no_echo: bool,
     data: &'a BTreeMap<&'static str, String>,
 }
+
+/// A cut `Reason` keeps at least this much: the first words say what happened.
+const MIN_REASON: usize = 200;
 
 /// Pure: the response document, shortened to fit CloudFormation's 4096-byte limit by cutting the
 /// `Reason` (never the IDs CloudFormation matches on), and dropping `Data` only if that is not enough.
@@ -269,15 +303,34 @@ pub fn response_body(
         };
         serde_json::to_vec(&body).unwrap_or_default()
     };
-    let full = render(reason, data);
-    let excess = full.len().saturating_sub(MAX_BODY);
-    if excess == 0 {
-        return full;
-    }
     // Each byte cut from the reason shortens the JSON by at least one byte (escapes only add).
-    if let Some(keep) = reason.len().checked_sub(excess + MARK.len()).filter(|k| *k > 0) {
+    let shortened = |data: &BTreeMap<&'static str, String>, floor: usize| {
+        let excess = render(reason, data).len().saturating_sub(MAX_BODY);
+        if excess == 0 {
+            return Some(render(reason, data));
+        }
+        let keep = reason.len().checked_sub(excess + MARK.len()).filter(|k| *k >= floor)?;
         let cut = (0..=keep).rev().find(|i| reason.is_char_boundary(*i)).unwrap_or(0);
-        return render(&format!("{}{MARK}", &reason[..cut]), data);
+        Some(render(&format!("{}{MARK}", &reason[..cut]), data))
+    };
+    // The reason is cut first, down to its first words; then the dependency list loses whole
+    // ARNs from its end; then the reason is cut further.
+    let mut data = data.clone();
+    let mut arns: Vec<String> = match data.get(SHARED_DEPENDENCIES) {
+        Some(list) if !list.is_empty() => list.split(',').map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    loop {
+        if let Some(body) = shortened(&data, MIN_REASON.min(reason.len())) {
+            return body;
+        }
+        if arns.pop().is_none() {
+            break;
+        }
+        data.insert(SHARED_DEPENDENCIES, arns.join(","));
+    }
+    if let Some(body) = shortened(&data, 1) {
+        return body;
     }
     // Only a malformed request (huge echo fields) or huge data get here.
     render(
@@ -613,5 +666,101 @@ mod tests {
         let huge = BTreeMap::from([("ImageRecipeArn", "d".repeat(5000))]);
         let body = response_body(false, "why", R1, &echo, &huge);
         assert!(body.len() <= MAX_BODY);
+    }
+
+    #[test]
+    fn a_long_dependency_list_loses_whole_arns_from_its_end() {
+        let echo = Echo {
+            stack_id: "s".into(),
+            request_id: "r".into(),
+            logical_resource_id: "L".into(),
+        };
+        let arns: Vec<String> = (0..120)
+            .map(|i| format!("arn:aws:imagebuilder:us-east-1:123456789012:component/c{i}/1.0.0/1"))
+            .collect();
+        for (reason_len, count) in [(10, 3), (3000, 120), (10, 120), (100_000, 120)] {
+            let data = BTreeMap::from([
+                ("ImageRecipeArn", R1.to_string()),
+                (SHARED_DEPENDENCIES, arns[..count].join(",")),
+            ]);
+            let reason = format!("shared {}", "x".repeat(reason_len));
+            let body = response_body(true, &reason, R1, &echo, &data);
+            assert!(body.len() <= MAX_BODY, "{}", body.len());
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["Data"]["ImageRecipeArn"], R1);
+            let kept = v["Data"][SHARED_DEPENDENCIES].as_str().unwrap();
+            let kept: Vec<&str> = kept.split(',').filter(|s| !s.is_empty()).collect();
+            // A prefix of the list, every ARN whole; as many as fit beside the reason's first words.
+            assert_eq!(
+                kept[..],
+                arns[..kept.len()].iter().map(String::as_str).collect::<Vec<_>>()[..]
+            );
+            if count == 3 {
+                assert_eq!(kept.len(), 3, "it fits, so it stays");
+            } else {
+                assert!(
+                    kept.len() > 30 && kept.len() < count,
+                    "{reason_len}: kept {}",
+                    kept.len()
+                );
+                let r = v["Reason"].as_str().unwrap();
+                assert!(
+                    r.starts_with("shared ") && r.len() >= MIN_REASON.min(reason.len()),
+                    "{r}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_one_recipe_property() {
+        const C: &str = "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0";
+        let base = json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f"});
+        let with = |pairs: &[(&str, Value)]| {
+            let mut p = base.clone();
+            for (k, v) in pairs {
+                p[*k] = v.clone();
+            }
+            p
+        };
+        let container = plan(
+            &req("Create", with(&[("ContainerRecipeArn", json!(C))]), None),
+            Some(&own()),
+        );
+        assert_eq!(
+            container.work,
+            Ok(Work::Share(ResourceArn::parse(Kind::ContainerRecipe, C).unwrap()))
+        );
+        assert_eq!(target_key(&container.id_on_success), "ContainerRecipeArn");
+        assert_eq!(target_key(R1), "ImageRecipeArn");
+        let cases: [(Value, &str); 4] = [
+            (
+                with(&[("ImageRecipeArn", json!(R1)), ("ContainerRecipeArn", json!(C))]),
+                "both set",
+            ),
+            (base.clone(), "ImageRecipeArn or ContainerRecipeArn is required"),
+            (
+                with(&[("ContainerRecipeArn", json!(R1))]),
+                "property ContainerRecipeArn: not a valid container recipe ARN",
+            ),
+            (
+                with(&[("ContainerRecipeArn", json!(7))]),
+                "ContainerRecipeArn must be a string",
+            ),
+        ];
+        for (props, want) in cases {
+            let p = plan(&req("Create", props, None), Some(&own()));
+            let err = p.work.expect_err("refused");
+            assert!(err.contains(want), "{err} lacks {want}");
+        }
+        // A container recipe's Delete unshares it; an image recipe's rollback ID still parses.
+        let delete = plan(&req("Delete", base.clone(), Some(C)), Some(&own()));
+        assert!(matches!(delete.work, Ok(Work::Unshare { ref recipe, .. }) if recipe.as_str() == C));
+        let component = "arn:aws:imagebuilder:us-east-1:123456789012:component/c/1.0.0/1";
+        let other = plan(&req("Delete", base, Some(component)), Some(&own()));
+        assert!(
+            matches!(other.work, Ok(Work::Nothing(_))),
+            "only recipes are this resource's to unshare"
+        );
     }
 }

@@ -464,6 +464,8 @@ pub enum Finding {
     PrincipalsExtra(String),
     /// Out of scope; the detail says whether a share the standard made still holds it.
     Excluded(String),
+    /// Shared, but some of its own components or its parent image are not: the ARNs, with why.
+    DependenciesUnshared(String),
     Failed(String),
 }
 
@@ -479,6 +481,7 @@ impl Finding {
             Finding::PrincipalsMissing(_) => "principals-missing",
             Finding::PrincipalsExtra(_) => "principals-extra",
             Finding::Excluded(_) => "excluded",
+            Finding::DependenciesUnshared(_) => "dependencies-unshared",
             Finding::Failed(_) => "failed",
         }
     }
@@ -495,6 +498,7 @@ impl Finding {
             | Finding::PrincipalsExtra(d)
             | Finding::Excluded(d)
             | Finding::Failed(d) => d.clone(),
+            Finding::DependenciesUnshared(d) => format!("not shared by the standard: {d}"),
         }
     }
 }

@@ -72,7 +72,7 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// A value that should be an Image Builder ARN of `kind` is not one.
-    #[error("not an {kind} ARN ({reason}): {value:?}")]
+    #[error("not a valid {kind} ARN ({reason}): {value:?}")]
     InvalidArn {
         kind: Kind,
         value: String,
@@ -124,6 +124,10 @@ pub enum Error {
     /// RAM reached a state the standard cannot work from.
     #[error("RAM share {share}: {problem}")]
     ShareState { share: String, problem: String },
+    /// A component or parent image the recipe needs could not be shared, so consumers could not
+    /// build from the recipe.
+    #[error("dependency {arn}: {source}")]
+    Dependency { arn: String, source: Box<Error> },
     /// The invocation deadline arrived before the step finished.
     #[error("ran out of time {0} (the Lambda deadline is near)")]
     Deadline(String),
@@ -155,6 +159,9 @@ impl Error {
             | Error::Deadline(_)
             | Error::ResponseNotDelivered(_)
             | Error::UnshareRefused { .. } => "Retryable",
+            // ListComponents can take minutes to show a new component: a later try may find it.
+            Error::Dependency { source, .. } if matches!(**source, Error::NotFound { .. }) => "Retryable",
+            Error::Dependency { source, .. } => source.error_type(),
             _ => "NonRetryable",
         }
     }

@@ -1,9 +1,11 @@
 //! CloudTrail events delivered by EventBridge: read leniently (only the fields needed; CloudTrail
-//! records vary) and decided purely: share the recipe a `CreateImageRecipe` made, release one whose
-//! `DeleteImageRecipe` was refused because it is shared, or skip with a reason.
+//! records vary) and decided purely: share the recipe a `CreateImageRecipe` or
+//! `CreateContainerRecipe` made, release a recipe or component whose delete was refused because it
+//! is shared, or skip with a reason.
 
 use crate::arn::{Location, ResourceArn};
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::scope::Facts;
 use serde_json::Value;
 
@@ -19,6 +21,7 @@ pub enum Decision {
     Share { recipe: ResourceArn, facts: Facts },
     /// A recipe was created but the record carries no ARN: look it up by name and version.
     Lookup {
+        kind: Kind,
         name: String,
         version: String,
         facts: Facts,
@@ -66,15 +69,27 @@ fn facts_of(request: &Value) -> Facts {
     }
 }
 
-/// Checks the ARN and that it names a recipe of this function's own account and Region.
-fn own_recipe(raw: &str, own: Option<&Location>) -> Result<ResourceArn, Error> {
-    let arn = ResourceArn::image_recipe(raw)?;
+/// Checks the ARN as `kind` and that it names a resource of this function's own account and Region.
+fn own_resource(kind: Kind, raw: &str, own: Option<&Location>) -> Result<ResourceArn, Error> {
+    let arn = ResourceArn::parse(kind, raw)?;
     let own = own.ok_or_else(|| {
         Error::InvalidRequest("the function's own account is unknown (no invoked function ARN)".into())
     })?;
     arn.ensure_owned_by(own)?;
     Ok(arn)
 }
+
+/// The CloudTrail calls the function acts on: (event name, kind, the field naming the resource).
+/// Creates name it in `responseElements`; refused deletes in `requestParameters`.
+const CREATES: [(&str, Kind, &str); 2] = [
+    ("CreateImageRecipe", Kind::ImageRecipe, "imageRecipeArn"),
+    ("CreateContainerRecipe", Kind::ContainerRecipe, "containerRecipeArn"),
+];
+const DELETES: [(&str, Kind, &str); 3] = [
+    ("DeleteImageRecipe", Kind::ImageRecipe, "imageRecipeArn"),
+    ("DeleteContainerRecipe", Kind::ContainerRecipe, "containerRecipeArn"),
+    ("DeleteComponent", Kind::Component, "componentBuildVersionArn"),
+];
 
 /// Pure: the decision for an event. Errors are events that look like ours but cannot be handled
 /// (a malformed or foreign ARN): they fail, so Lambda's retries and the dead-letter queue keep them.
@@ -96,64 +111,71 @@ pub fn decide(event: &Value, own: Option<&Location>) -> Result<Decision, Error> 
     }
     let error = detail.get("errorCode").filter(|c| !c.is_null());
     let request = &detail["requestParameters"];
-    match detail["eventName"].as_str() {
-        Some("CreateImageRecipe") => {
-            if let Some(code) = error {
-                return Ok(Decision::Skip(format!(
-                    "the CreateImageRecipe call failed ({}), so there is no recipe",
-                    field(code)
-                )));
-            }
-            let facts = facts_of(request);
-            match detail["responseElements"]["imageRecipeArn"].as_str() {
-                Some(raw) => Ok(Decision::Share {
-                    recipe: own_recipe(raw, own)?,
-                    facts,
-                }),
-                None => {
-                    let mut missing = vec!["detail.responseElements.imageRecipeArn"];
-                    let name = text(&request["name"]).filter(|n| !n.is_empty());
-                    let version = text(&request["semanticVersion"]).filter(|v| !v.is_empty());
-                    if name.is_none() {
-                        missing.push("detail.requestParameters.name");
-                    }
-                    if version.is_none() {
-                        missing.push("detail.requestParameters.semanticVersion");
-                    }
-                    match (name, version) {
-                        (Some(name), Some(version)) => Ok(Decision::Lookup {
-                            name,
-                            version,
-                            facts,
-                            missing,
-                        }),
-                        _ => Err(Error::InvalidRequest(format!(
-                            "a CreateImageRecipe record without {}: the recipe cannot be found",
-                            missing.join(", ")
-                        ))),
-                    }
-                }
-            }
+    let name = detail["eventName"].as_str();
+    if let Some(&(call, kind, arn_field)) = CREATES.iter().find(|c| Some(c.0) == name) {
+        if let Some(code) = error {
+            return Ok(Decision::Skip(format!(
+                "the {call} call failed ({}), so there is no {kind}",
+                field(code)
+            )));
         }
-        Some("DeleteImageRecipe") => match error.and_then(Value::as_str) {
-            Some("ResourceDependencyException") => match request["imageRecipeArn"].as_str() {
-                Some(raw) => Ok(Decision::Release(own_recipe(raw, own)?)),
-                None => Err(Error::InvalidRequest(
-                    "a refused DeleteImageRecipe record without detail.requestParameters.imageRecipeArn".into(),
-                )),
+        let facts = facts_of(request);
+        if let Some(raw) = detail["responseElements"][arn_field].as_str() {
+            return Ok(Decision::Share {
+                recipe: own_resource(kind, raw, own)?,
+                facts,
+            });
+        }
+        let mut missing = vec![match kind {
+            Kind::ContainerRecipe => "detail.responseElements.containerRecipeArn",
+            _ => "detail.responseElements.imageRecipeArn",
+        }];
+        let name = text(&request["name"]).filter(|n| !n.is_empty());
+        let version = text(&request["semanticVersion"]).filter(|v| !v.is_empty());
+        if name.is_none() {
+            missing.push("detail.requestParameters.name");
+        }
+        if version.is_none() {
+            missing.push("detail.requestParameters.semanticVersion");
+        }
+        return match (name, version) {
+            (Some(name), Some(version)) => Ok(Decision::Lookup {
+                kind,
+                name,
+                version,
+                facts,
+                missing,
+            }),
+            _ => Err(Error::InvalidRequest(format!(
+                "a {call} record without {}: the {kind} cannot be found",
+                missing.join(", ")
+            ))),
+        };
+    }
+    if let Some(&(call, kind, arn_field)) = DELETES.iter().find(|d| Some(d.0) == name) {
+        return match error.and_then(Value::as_str) {
+            Some("ResourceDependencyException") => match request[arn_field].as_str() {
+                Some(raw) => Ok(Decision::Release(own_resource(kind, raw, own)?)),
+                None => Err(Error::InvalidRequest(format!(
+                    "a refused {call} record without detail.requestParameters.{arn_field}"
+                ))),
             },
             Some(code) => Ok(Decision::Skip(format!(
-                "the DeleteImageRecipe call failed with {code:?}, not because the recipe is shared"
+                "the {call} call failed with {code:?}, not because the {kind} is shared"
             ))),
-            None => Ok(Decision::Skip(
-                "a DeleteImageRecipe that succeeded: nothing to release".into(),
-            )),
-        },
-        _ => Ok(Decision::Skip(format!(
-            "detail.eventName is {:?}, not CreateImageRecipe or DeleteImageRecipe",
-            field(&detail["eventName"])
-        ))),
+            None => Ok(Decision::Skip(format!("a {call} that succeeded: nothing to release"))),
+        };
     }
+    Ok(Decision::Skip(format!(
+        "detail.eventName is {:?}, not one of {}",
+        field(&detail["eventName"]),
+        CREATES
+            .iter()
+            .chain(&DELETES)
+            .map(|c| c.0)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// Pure: the recipe among `arns` (a name lookup's answer) with `version`.
@@ -241,7 +263,7 @@ mod tests {
                     e["detail"]["responseElements"]["imageRecipeArn"] =
                         json!("arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/Web/1")
                 }),
-                Err("not an image recipe ARN"),
+                Err("not a valid image recipe ARN"),
             ),
             (
                 create(&|e| {
@@ -288,6 +310,39 @@ mod tests {
             }
         }
         assert!(decide(&event(ok_detail()), None).is_err());
+    }
+
+    #[test]
+    fn container_recipes_and_components_by_their_own_fields() {
+        const C: &str = "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0";
+        const B: &str = "arn:aws:imagebuilder:us-east-1:123456789012:component/cis/1.0.0/1";
+        let created = json!({"eventSource": "imagebuilder.amazonaws.com", "eventName": "CreateContainerRecipe",
+            "requestParameters": {"name": "api", "semanticVersion": "1.0.0"}, "responseElements": {"containerRecipeArn": C}});
+        let Ok(Decision::Share { recipe, .. }) = decide(&event(created.clone()), Some(&own())) else {
+            panic!("shared")
+        };
+        assert_eq!((recipe.kind(), recipe.as_str()), (Kind::ContainerRecipe, C));
+        // An image recipe ARN where a container recipe's belongs is refused, not shared as the wrong kind.
+        let mut wrong = created.clone();
+        wrong["responseElements"]["containerRecipeArn"] = json!(R);
+        assert!(decide(&event(wrong), Some(&own())).is_err());
+        let mut lookup = created;
+        lookup["responseElements"] = Value::Null;
+        let Ok(Decision::Lookup { kind, name, .. }) = decide(&event(lookup), Some(&own())) else {
+            panic!("lookup")
+        };
+        assert_eq!((kind, name.as_str()), (Kind::ContainerRecipe, "api"));
+        for (call, field, arn, kind) in [
+            ("DeleteContainerRecipe", "containerRecipeArn", C, Kind::ContainerRecipe),
+            ("DeleteComponent", "componentBuildVersionArn", B, Kind::Component),
+        ] {
+            let refused = json!({"eventSource": "imagebuilder.amazonaws.com", "eventName": call,
+                "errorCode": "ResourceDependencyException", "requestParameters": {field: arn}});
+            let Ok(Decision::Release(r)) = decide(&event(refused), Some(&own())) else {
+                panic!("{call}")
+            };
+            assert_eq!((r.kind(), r.as_str()), (kind, arn));
+        }
     }
 
     #[test]

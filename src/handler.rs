@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::eventbridge::{self, Decision};
 use crate::flow::{self, Shared, Unshared};
 use crate::http::Http;
+use crate::kind::Kind;
 use crate::scope::DELETION_REQUESTED;
 use crate::sweep;
 use lambda_runtime::{Context, LambdaEvent};
@@ -257,6 +258,16 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
     .await
 }
 
+/// The result key naming a resource: `imageRecipeArn`, `containerRecipeArn`, `componentArn`, `imageArn`.
+fn arn_key(arn: &str) -> &'static str {
+    match crate::arn::ResourceArn::parse_any(arn).map(|a| a.kind()) {
+        Ok(Kind::ContainerRecipe) => "containerRecipeArn",
+        Ok(Kind::Component) => "componentArn",
+        Ok(Kind::Image) => "imageArn",
+        _ => "imageRecipeArn",
+    }
+}
+
 /// Time kept back at the end of an EventBridge invocation to return its result to Lambda.
 const EVENT_RESERVE: Duration = Duration::from_millis(300);
 
@@ -283,15 +294,22 @@ async fn eventbridge_event(app: Arc<App>, event: Value, ctx: Context) -> Result<
             let progress = Arc::new(Progress::default());
             run_bounded(app.clone(), Ok(Task::Event(decision)), progress, deadline, run).await.map(|o| match o {
                 Outcome::Shared(s) => {
-                    json!({
-                        "imageRecipeArn": s.resource,
+                    let mut out = json!({
                         "resourceShareArn": s.share_arn,
-                        "outcome": if s.changes.is_empty() { "already-shared" } else { "shared" },
+                        "outcome": if s.changed_anything() { "shared" } else { "already-shared" },
                         "changes": s.changes,
-                    })
+                        "sharedDependencies": s.shared_dependencies(),
+                    });
+                    out[arn_key(&s.resource)] = json!(s.resource);
+                    let excluded = s.excluded_dependencies();
+                    if !excluded.is_empty() {
+                        warn!(step = "dependencies", ?excluded, "dependencies tagged recipe-share:exclude are not shared: consumers cannot build from the recipe");
+                        out["excludedDependencies"] = json!(excluded);
+                    }
+                    out
                 }
                 Outcome::Unshared(u) => json!({
-                    "imageRecipeArn": u.resource,
+                    arn_key(&u.resource): u.resource,
                     "outcome": "released",
                     "changes": u.changes,
                     "leftAlone": u.left.iter().map(|(s, why)| format!("{s}: {why}")).collect::<Vec<_>>(),
@@ -437,6 +455,7 @@ async fn event_work(ctx: &Ctx<'_>, decision: Decision) -> Result<Outcome, Error>
             share_created(ctx, &recipe, &facts).await
         }
         Decision::Lookup {
+            kind,
             name,
             version,
             facts,
@@ -449,16 +468,20 @@ async fn event_work(ctx: &Ctx<'_>, decision: Decision) -> Result<Outcome, Error>
                 version = version.as_str(),
                 "the CloudTrail record lacks fields; looking the recipe up by name and version"
             );
-            let arns = tokio::time::timeout_at(ctx.deadline.instant().into(), ctx.aws.recipes_named(&name))
-                .await
-                .map_err(|_| Error::Deadline("waiting for ListImageRecipes".into()))??;
+            let arns = match kind {
+                Kind::ContainerRecipe => {
+                    ctx.call("ListContainerRecipes", ctx.aws.container_recipes_named(&name))
+                        .await?
+                }
+                _ => ctx.call("ListImageRecipes", ctx.aws.recipes_named(&name)).await?,
+            };
             let Some(raw) = eventbridge::pick_version(&arns, &version) else {
                 return Err(Error::NotFound {
-                    kind: crate::kind::Kind::ImageRecipe,
+                    kind,
                     arn: format!("named {name:?} version {version}"),
                 });
             };
-            let recipe = crate::arn::ResourceArn::image_recipe(raw)?;
+            let recipe = crate::arn::ResourceArn::parse(kind, raw)?;
             remember(recipe.as_str());
             share_created(ctx, &recipe, &facts).await
         }
@@ -537,7 +560,7 @@ impl Reply {
 }
 
 fn shared_reason(about: &str, s: &Shared) -> String {
-    if s.changes.is_empty() {
+    let mut reason = if s.changes.is_empty() {
         format!(
             "{about} was already shared by the organization standard through {}",
             s.share_arn
@@ -548,7 +571,20 @@ fn shared_reason(about: &str, s: &Shared) -> String {
             s.share_arn,
             s.changes.join(", ")
         )
+    };
+    let shared = s.shared_dependencies().len();
+    if shared > 0 {
+        reason.push_str(&format!("; {shared} of its own components and images shared too"));
     }
+    let excluded = s.excluded_dependencies();
+    if !excluded.is_empty() {
+        // First, so that no cut of a long Reason hides it.
+        reason = format!(
+            "not shared, tagged recipe-share:exclude, so consumers cannot build from it: {}; {reason}",
+            excluded.join(", ")
+        );
+    }
+    reason
 }
 
 /// Pure: the response for an outcome. A failed rollback Delete still succeeds (it undid what it
@@ -570,8 +606,9 @@ pub fn response_for(
     };
     let data = |s: &Shared| {
         BTreeMap::from([
-            ("ImageRecipeArn", plan.id_on_success.clone()),
+            (cfn::target_key(&plan.id_on_success), plan.id_on_success.clone()),
             ("ResourceShareArn", s.share_arn.clone()),
+            (cfn::SHARED_DEPENDENCIES, s.shared_dependencies().join(",")),
         ])
     };
     match outcome {
@@ -652,6 +689,7 @@ mod tests {
             resource: R.into(),
             share_arn: "arn:share".into(),
             changes: vec!["policy-written"],
+            dependencies: vec![],
         };
         let r = response_for(
             &plan_for(share.clone()),
@@ -664,6 +702,38 @@ mod tests {
         assert_eq!(r.physical_id, R);
         assert_eq!(r.data["ResourceShareArn"], "arn:share");
         assert_eq!(r.data["ImageRecipeArn"], R);
+        assert_eq!(r.data["SharedDependencies"], "", "always there, so Fn::GetAtt works");
+        let component = |n: &str| format!("arn:aws:imagebuilder:us-east-1:123456789012:component/{n}/1.0.0/1");
+        let with_deps = Shared {
+            dependencies: vec![
+                flow::DependencyResult {
+                    arn: component("a"),
+                    outcome: flow::DependencyOutcome::Shared {
+                        share_arn: "arn:share-a".into(),
+                        changes: vec![],
+                    },
+                },
+                flow::DependencyResult {
+                    arn: component("draft"),
+                    outcome: flow::DependencyOutcome::Excluded("yes".into()),
+                },
+            ],
+            ..s.clone()
+        };
+        let r = response_for(
+            &plan_for(share.clone()),
+            &Ok(Outcome::Shared(with_deps)),
+            true,
+            &[],
+            "logs",
+        );
+        assert!(r.success);
+        assert_eq!(r.data["SharedDependencies"], component("a"));
+        assert!(
+            r.reason.starts_with("not shared, tagged recipe-share:exclude") && r.reason.contains(&component("draft")),
+            "{}",
+            r.reason
+        );
 
         let failed: Result<Outcome, Error> = Err(Error::Deadline("waiting for the share".into()));
         let r = response_for(&plan_for(share.clone()), &failed, false, &[], "group g stream s");

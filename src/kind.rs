@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// RAM's limit on a permission name (`PermissionName`: 1-36 of `[\w.-]`).
+pub const MAX_PERMISSION_NAME: usize = 36;
+
 /// A shareable Image Builder resource type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -66,7 +69,9 @@ impl Kind {
     }
 
     /// The customer-managed RAM permission for this type: RAM allows 10 per resource type, so one
-    /// per type, named after `SHARE_PERMISSION_NAME` (image recipes keep it as it is).
+    /// per type, named after `SHARE_PERMISSION_NAME` (image recipes keep it as it is). RAM's
+    /// permission names are at most 36 characters, and the default name with `-ContainerRecipe`
+    /// is 38: the base is cut to fit, the suffix kept whole so the type stays readable.
     pub fn permission_name(self, base: &str) -> String {
         let suffix = match self {
             Kind::ImageRecipe => "",
@@ -74,7 +79,9 @@ impl Kind {
             Kind::Component => "-Component",
             Kind::Image => "-Image",
         };
-        format!("{base}{suffix}")
+        // Names are ASCII (config checks `[A-Za-z0-9_.-]`), so a byte cut is a character cut.
+        let keep = base.len().min(MAX_PERMISSION_NAME.saturating_sub(suffix.len()));
+        format!("{}{suffix}", base.get(..keep).unwrap_or(base))
     }
 
     /// Whether the ARN carries a build version after `<name>/<version>` (components and images).
@@ -102,12 +109,20 @@ mod tests {
     fn permission_names_follow_the_design_table() {
         let table = [
             (Kind::ImageRecipe, "RecipeShareOrgStandard"),
-            (Kind::ContainerRecipe, "RecipeShareOrgStandard-ContainerRecipe"),
+            // 38 characters would be refused: the base is cut, the suffix kept.
+            (Kind::ContainerRecipe, "RecipeShareOrgStanda-ContainerRecipe"),
             (Kind::Component, "RecipeShareOrgStandard-Component"),
             (Kind::Image, "RecipeShareOrgStandard-Image"),
         ];
         for (kind, want) in table {
             assert_eq!(kind.permission_name("RecipeShareOrgStandard"), want);
+        }
+        assert_eq!(Kind::ContainerRecipe.permission_name("Std"), "Std-ContainerRecipe");
+        let longest = "a".repeat(MAX_PERMISSION_NAME);
+        for kind in Kind::ALL {
+            let name = kind.permission_name(&longest);
+            assert!(name.len() <= MAX_PERMISSION_NAME, "{kind}: {name}");
+            assert!(name.starts_with("aaaa"), "{name}");
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod converge;
 pub mod deadline;
 pub mod decide;
+pub mod deps;
 pub mod error;
 pub mod eventbridge;
 pub mod flow;

@@ -1,4 +1,4 @@
-//! The reconcile sweep: every image recipe the account owns, in `report` mode (reads only, says where
+//! The reconcile sweep: every image and container recipe the account owns, in `report` mode (reads only, says where
 //! the account differs from the standard) or `apply` mode (the sharing flow on each). Recipes run with
 //! bounded, adaptive concurrency that backs off when AWS throttles (every throttled attempt counts,
 //! the SDK's own retries included). When the invocation's time runs short the sweep stops launching,
@@ -12,6 +12,7 @@ use crate::converge::{Ctx, Progress};
 use crate::deadline::{Deadline, now_epoch_ms};
 use crate::error::Error;
 use crate::flow;
+use crate::kind::Kind;
 use crate::scope::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -50,7 +51,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Carried {
-    pub image_recipe_arn: String,
+    #[serde(alias = "imageRecipeArn")]
+    pub arn: String,
     /// Shares of the standard the cut-off run made (they may not be tagged yet).
     #[serde(default)]
     pub shares: Vec<String>,
@@ -63,10 +65,38 @@ pub struct Carried {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The listings a sweep walks, in order: image recipes, then container recipes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Listing {
+    #[default]
+    ImageRecipes,
+    ContainerRecipes,
+}
+
+impl Listing {
+    fn kind(self) -> Kind {
+        match self {
+            Listing::ImageRecipes => Kind::ImageRecipe,
+            Listing::ContainerRecipes => Kind::ContainerRecipe,
+        }
+    }
+
+    fn next(self) -> Option<Listing> {
+        match self {
+            Listing::ImageRecipes => Some(Listing::ContainerRecipes),
+            Listing::ContainerRecipes => None,
+        }
+    }
+}
+
 /// Where the next invocation starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Continuation {
+    /// The listing being read.
+    #[serde(default)]
+    pub listing: Listing,
     /// The token of the page being worked on (`None`: the first page).
     pub page_token: Option<String>,
     /// How many recipes of that page were already launched.
@@ -83,9 +113,35 @@ pub struct Continuation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
-    pub image_recipe_arn: String,
+    /// The recipe, under the key of its kind (`imageRecipeArn` or `containerRecipeArn`).
+    #[serde(flatten)]
+    pub recipe: RecipeKey,
     pub status: String,
     pub detail: String,
+}
+
+/// A finding's recipe, keyed by its kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecipeKey {
+    ImageRecipeArn(String),
+    ContainerRecipeArn(String),
+}
+
+impl RecipeKey {
+    fn of(arn: String) -> Self {
+        if arn.contains(":container-recipe/") {
+            RecipeKey::ContainerRecipeArn(arn)
+        } else {
+            RecipeKey::ImageRecipeArn(arn)
+        }
+    }
+
+    pub fn arn(&self) -> &str {
+        match self {
+            RecipeKey::ImageRecipeArn(a) | RecipeKey::ContainerRecipeArn(a) => a,
+        }
+    }
 }
 
 /// What a sweep has done so far, carried from invocation to invocation.
@@ -227,7 +283,7 @@ fn count(totals: &mut Totals, recipe: String, status: &'static str, detail: Stri
         );
         if totals.findings.len() < MAX_LISTED {
             totals.findings.push(Finding {
-                image_recipe_arn: recipe,
+                recipe: RecipeKey::of(recipe),
                 status: status.into(),
                 detail,
             });
@@ -290,13 +346,13 @@ pub async fn run(
         .in_flight
         .drain(..)
         .map(|c| Visit {
-            arn: c.image_recipe_arn.clone(),
+            arn: c.arn.clone(),
             tags: c.tags.clone(),
             carried: Some(c),
         })
         .collect();
     // The page being launched: its token, and how many of its recipes were launched.
-    let (mut page_token, mut launched) = (cont.page_token.clone(), cont.skip);
+    let (mut page_token, mut launched, mut listing) = (cont.page_token.clone(), cont.skip, cont.listing);
     let mut next_token: Option<String> = None;
     let mut page_loaded = false;
     let mut exhausted = cont.exhausted;
@@ -314,9 +370,10 @@ pub async fn run(
                 }
                 if page_loaded {
                     // The page is done: the next one, or the end.
-                    match next_token.take() {
-                        Some(t) => (page_token, launched) = (Some(t), 0),
-                        None => {
+                    match (next_token.take(), listing.next()) {
+                        (Some(t), _) => (page_token, launched) = (Some(t), 0),
+                        (None, Some(l)) => (page_token, launched, listing) = (None, 0, l),
+                        (None, None) => {
                             exhausted = true;
                             break;
                         }
@@ -324,10 +381,10 @@ pub async fn run(
                 }
                 let (rows, next) = tokio::time::timeout_at(
                     work_deadline.instant().into(),
-                    aws.list_recipes_page(page_token.clone()),
+                    aws.list_recipes_page(listing.kind(), page_token.clone()),
                 )
                 .await
-                .map_err(|_| Error::Deadline("waiting for ListImageRecipes".into()))??;
+                .map_err(|_| Error::Deadline(format!("waiting for the listing of {}s", listing.kind())))??;
                 next_token = next;
                 page_loaded = true;
                 queue.extend(rows.into_iter().skip(launched).map(|(arn, tags)| Visit {
@@ -335,7 +392,7 @@ pub async fn run(
                     tags,
                     carried: None,
                 }));
-                if queue.is_empty() && next_token.is_none() {
+                if queue.is_empty() && next_token.is_none() && listing.next().is_none() {
                     exhausted = true;
                 }
                 continue;
@@ -384,6 +441,7 @@ pub async fn run(
     }
     carried.extend(queue.into_iter().filter_map(|v| v.carried));
     let next = Continuation {
+        listing,
         page_token: page_token.clone(),
         skip: launched,
         exhausted,
@@ -448,12 +506,27 @@ pub fn headroom(used: &[(u64, u64)]) -> u64 {
         .unwrap_or(100)
 }
 
+/// Pure: what an apply run fixed, the recipe's own changes first.
+fn fixes(s: &flow::Shared) -> String {
+    let mut parts = vec![s.changes.join(", ")];
+    for d in &s.dependencies {
+        if let flow::DependencyOutcome::Shared { changes, .. } = &d.outcome
+            && !changes.is_empty()
+        {
+            parts.push(format!("{}: {}", d.arn, changes.join(", ")));
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
+}
+
 /// One recipe: the sharing flow (apply) or an inspection (report). Never fails the sweep.
 async fn one_recipe(aws: &Aws, config: &ShareConfig, visit: Visit, mode: Mode, deadline: Deadline) -> Ended {
     let progress = Progress::default();
     let counted = |status: &'static str, detail: String| Ended::Counted { status, detail };
-    let arn = match ResourceArn::image_recipe(&visit.arn) {
-        Ok(a) => a,
+    let arn = match ResourceArn::parse_any(&visit.arn) {
+        Ok(a) if matches!(a.kind(), Kind::ImageRecipe | Kind::ContainerRecipe) => a,
+        Ok(a) => return counted("failed", format!("not a recipe: {a}")),
         Err(e) => return counted("failed", e.to_string()),
     };
     let ctx = Ctx {
@@ -478,14 +551,24 @@ async fn one_recipe(aws: &Aws, config: &ShareConfig, visit: Visit, mode: Mode, d
             };
             ("excluded", detail)
         }),
-        (Mode::Apply, false) => flow::share(&ctx, &arn, Some(facts), &before.shares).await.map(|s| {
-            if s.changes.is_empty() && !before.changed {
+        (Mode::Apply, false) => flow::share(&ctx, &arn, None, &before.shares).await.map(|s| {
+            let excluded = s.excluded_dependencies();
+            if !excluded.is_empty() {
+                let f = crate::decide::Finding::DependenciesUnshared(format!(
+                    "{} (excluded)",
+                    excluded.join(" (excluded), ")
+                ));
+                (f.status(), f.detail())
+            } else if !s.changed_anything() && !before.changed {
                 ("compliant", String::new())
             } else {
-                ("fixed", s.changes.join(", "))
+                ("fixed", fixes(&s))
             }
         }),
-        (Mode::Report, _) => flow::report(&ctx, &arn, facts).await.map(|f| (f.status(), f.detail())),
+        // A listing gives tags, not components: only an excluded recipe is judged from it.
+        (Mode::Report, excluded) => flow::report(&ctx, &arn, excluded.then_some(facts))
+            .await
+            .map(|f| (f.status(), f.detail())),
     };
     match result {
         Ok((status, detail)) => counted(status, detail),
@@ -498,7 +581,7 @@ async fn one_recipe(aws: &Aws, config: &ShareConfig, visit: Visit, mode: Mode, d
                 "cut off by the end of the invocation; carried on"
             );
             Ended::Carry(Carried {
-                image_recipe_arn: visit.arn,
+                arn: visit.arn,
                 shares: progress.ours(),
                 changed: before.changed || progress.changed(),
                 carries: before.carries + 1,
@@ -582,11 +665,12 @@ mod tests {
             ..Totals::default()
         };
         let c = Continuation {
+            listing: Listing::ContainerRecipes,
             page_token: Some("p".into()),
             skip: 7,
             exhausted: false,
             in_flight: vec![Carried {
-                image_recipe_arn: "arn:r".into(),
+                arn: "arn:r".into(),
                 shares: vec!["arn:s".into()],
                 changed: true,
                 carries: 1,
@@ -615,7 +699,13 @@ mod tests {
         assert_eq!(t.recipes, 3);
         assert_eq!(t.counts["compliant"], 1);
         assert_eq!(t.findings.len(), 1);
-        assert_eq!(t.findings[0].image_recipe_arn, "b");
+        assert_eq!(t.findings[0].recipe.arn(), "b");
+        let c = "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0";
+        count(&mut t, c.into(), "share-missing", String::new());
+        let json = serde_json::to_value(&t.findings).unwrap();
+        assert_eq!(json[0]["imageRecipeArn"], "b");
+        assert_eq!(json[1]["containerRecipeArn"], c, "{json}");
+        assert!(json[1].get("imageRecipeArn").is_none());
         for i in 0..300 {
             count(&mut t, format!("x{i}"), "failed", String::new());
         }

@@ -292,11 +292,18 @@ async fn an_excluded_recipe_fails_naming_the_tag_and_is_never_shared() {
 async fn bad_or_missing_property_fails_without_calling_aws() {
     let h = Harness::new().await;
     for (props, needle) in [
-        (json!({"ServiceToken": "t"}), "ImageRecipeArn is required"),
+        (
+            json!({"ServiceToken": "t"}),
+            "ImageRecipeArn or ContainerRecipeArn is required",
+        ),
+        (
+            json!({"ServiceToken": "t", "ImageRecipeArn": R1, "ContainerRecipeArn": "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0"}),
+            "properties ImageRecipeArn and ContainerRecipeArn are both set",
+        ),
         (json!({"ServiceToken": "t", "ImageRecipeArn": 7}), "must be a string"),
         (
             json!({"ServiceToken": "t", "ImageRecipeArn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/Web/1"}),
-            "not an image recipe ARN",
+            "not a valid image recipe ARN",
         ),
         (
             json!({"ServiceToken": "t", "ImageRecipeArn": "arn:aws:imagebuilder:us-east-1:999999999999:image-recipe/web/1.0.0"}),

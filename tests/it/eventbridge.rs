@@ -184,7 +184,6 @@ async fn events_that_are_not_for_us_are_skipped_without_calling_aws() {
             "eventbridge-create-image-recipe-failed.json",
             "InvalidParameterValueException",
         ),
-        ("eventbridge-create-container-recipe.json", "CreateContainerRecipe"),
         ("eventbridge-unrelated-service.json", "aws.ec2"),
     ] {
         let out = deliver(&h, fixture(file)).await.unwrap();

@@ -1159,6 +1159,23 @@ fn own() -> Location {
 /// Image Builder's model pattern for `ImageRecipeArn`:
 /// `^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-recipe/[a-z0-9-_]+/(?:[0-9]+|x)\.(?:[0-9]+|x)\.(?:[0-9]+|x)$`
 fn model_pattern(s: &str) -> bool {
+    model_pattern_of(s, "image-recipe")
+}
+
+/// The model's pattern for a recipe (`segment` `image-recipe` or `container-recipe`) or, for
+/// `component`, a build version (`component/<name>/<x.y.z>/<n>`).
+fn model_pattern_of(s: &str, segment: &str) -> bool {
+    if segment == "component" {
+        let Some((head, build)) = s.rsplit_once('/') else {
+            return false;
+        };
+        let versioned = head.replacen(":component/", ":image-recipe/", 1);
+        return !build.is_empty()
+            && build.bytes().all(|b| b.is_ascii_digit())
+            && head.contains(":component/")
+            && model_pattern_of(&versioned, "image-recipe")
+            && !head.rsplit('/').next().unwrap_or("x").contains('x');
+    }
     let Some((_, rest)) = s.strip_prefix("arn:aws").and_then(|r| r.split_once(':')) else {
         return false;
     };
@@ -1172,7 +1189,11 @@ fn model_pattern(s: &str) -> bool {
         return false;
     };
     let account_ok = account == "aws" || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()));
-    let Some((name, version)) = rest.strip_prefix("image-recipe/").and_then(|r| r.split_once('/')) else {
+    let Some((name, version)) = rest
+        .strip_prefix(segment)
+        .and_then(|r| r.strip_prefix('/'))
+        .and_then(|r| r.split_once('/'))
+    else {
         return false;
     };
     let name_ok = !name.is_empty()
@@ -1291,18 +1312,34 @@ fn expected_decision(e: &Value, own: Option<&Location>) -> Expected {
         && is(&e["detail-type"], "AWS API Call via CloudTrail")
         && is(&d["eventSource"], "imagebuilder.amazonaws.com");
     let failed = d.get("errorCode").is_some_and(|c| !c.is_null());
-    if ours && is(&d["eventName"], "DeleteImageRecipe") && is(&d["errorCode"], "ResourceDependencyException") {
-        return match (own, d["requestParameters"]["imageRecipeArn"].as_str()) {
-            (Some(own), Some(raw)) if model_pattern(raw) && location_of(raw) == *own => {
-                Expected::Release(raw.to_string())
-            }
+    // Design 6 and 12: creates of both recipe kinds are shared; refused deletes of recipes and
+    // components are released. (event name, ARN segment, field)
+    let creates = [
+        ("CreateImageRecipe", "image-recipe", "imageRecipeArn"),
+        ("CreateContainerRecipe", "container-recipe", "containerRecipeArn"),
+    ];
+    let deletes = [
+        ("DeleteImageRecipe", "image-recipe", "imageRecipeArn"),
+        ("DeleteContainerRecipe", "container-recipe", "containerRecipeArn"),
+        ("DeleteComponent", "component", "componentBuildVersionArn"),
+    ];
+    let own_of =
+        |raw: &str, segment: &str| own.is_some_and(|own| model_pattern_of(raw, segment) && location_of(raw) == *own);
+    if let Some((_, segment, field)) = deletes.iter().find(|(n, ..)| ours && is(&d["eventName"], n))
+        && is(&d["errorCode"], "ResourceDependencyException")
+    {
+        return match d["requestParameters"][*field].as_str() {
+            Some(raw) if own_of(raw, segment) => Expected::Release(raw.to_string()),
             _ => Expected::Error,
         };
     }
-    if !ours || !is(&d["eventName"], "CreateImageRecipe") || failed {
+    let Some((_, segment, field)) = creates.iter().find(|(n, ..)| is(&d["eventName"], n)) else {
+        return Expected::Skip;
+    };
+    if !ours || failed {
         return Expected::Skip;
     }
-    let Some(raw) = d["responseElements"]["imageRecipeArn"].as_str() else {
+    let Some(raw) = d["responseElements"][*field].as_str() else {
         let present = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
         return if present(&d["requestParameters"]["name"]) && present(&d["requestParameters"]["semanticVersion"]) {
             Expected::Lookup
@@ -1310,9 +1347,10 @@ fn expected_decision(e: &Value, own: Option<&Location>) -> Expected {
             Expected::Error
         };
     };
-    match own {
-        Some(own) if model_pattern(raw) && location_of(raw) == *own => Expected::Share(raw.to_string()),
-        _ => Expected::Error,
+    if own_of(raw, segment) {
+        Expected::Share(raw.to_string())
+    } else {
+        Expected::Error
     }
 }
 

@@ -7,6 +7,7 @@ mod bootstrap;
 mod common;
 mod concurrency;
 mod custom_resource;
+mod dependencies;
 mod eventbridge;
 mod fault_matrix;
 mod hostile_input;
