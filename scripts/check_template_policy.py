@@ -13,34 +13,57 @@ import sys
 from cfnlint.decode import cfn_yaml
 
 SUB = "Fn::Sub"
-RECIPES = {SUB: "arn:${AWS::Partition}:imagebuilder:${AWS::Region}:${AWS::AccountId}:image-recipe/*"}
+
+
+def imagebuilder(segment):
+    return {SUB: "arn:${AWS::Partition}:imagebuilder:${AWS::Region}:${AWS::AccountId}:" + segment + "/*"}
+
+
+RECIPES = imagebuilder("image-recipe")
+CONTAINER_RECIPES = imagebuilder("container-recipe")
+COMPONENTS = imagebuilder("component")
+IMAGES = imagebuilder("image")
 SHARES = {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:resource-share/*"}
 PERMISSIONS = {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:permission/*"}
 DLQ = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
-# action -> the only resource it may be granted on
+# action -> the only resources it may be granted on, exactly (one statement's Resource list)
 ALLOWED = {
-    "imagebuilder:GetImageRecipe": RECIPES,
-    "imagebuilder:GetImageRecipePolicy": RECIPES,
-    "imagebuilder:TagResource": RECIPES,
-    "imagebuilder:PutImageRecipePolicy": RECIPES,
+    "imagebuilder:GetImageRecipe": [RECIPES],
+    "imagebuilder:GetImageRecipePolicy": [RECIPES],
+    "imagebuilder:PutImageRecipePolicy": [RECIPES],
+    "imagebuilder:GetContainerRecipe": [CONTAINER_RECIPES],
+    "imagebuilder:GetContainerRecipePolicy": [CONTAINER_RECIPES],
+    "imagebuilder:PutContainerRecipePolicy": [CONTAINER_RECIPES],
+    # allComponentBuildVersions (component/<name>/<version>/*) is inside component/*.
+    "imagebuilder:ListComponentBuildVersions": [COMPONENTS],
+    "imagebuilder:GetComponentPolicy": [COMPONENTS],
+    "imagebuilder:PutComponentPolicy": [COMPONENTS],
+    "imagebuilder:ListImageBuildVersions": [IMAGES],
+    "imagebuilder:GetImagePolicy": [IMAGES],
+    "imagebuilder:PutImagePolicy": [IMAGES],
+    "imagebuilder:ListTagsForResource": [COMPONENTS, IMAGES],
+    "imagebuilder:TagResource": [RECIPES, CONTAINER_RECIPES, COMPONENTS, IMAGES],
     # RAM has no resource-level permissions for these reads.
-    "ram:ListResources": "*",
-    "ram:GetResourceShares": "*",
-    "ram:GetResourceShareAssociations": "*",
-    "ram:ListPermissions": "*",
-    "ram:ListResourceSharePermissions": SHARES,
-    "ram:PromoteResourceShareCreatedFromPolicy": SHARES,
-    "ram:AssociateResourceShare": SHARES,
-    "ram:DisassociateResourceShare": SHARES,
-    "ram:DeleteResourceShare": SHARES,
-    "ram:TagResource": SHARES,
-    "ram:PromotePermissionCreatedFromPolicy": PERMISSIONS,
-    "sqs:SendMessage": DLQ,
+    "ram:ListResources": ["*"],
+    "ram:GetResourceShares": ["*"],
+    "ram:GetResourceShareAssociations": ["*"],
+    "ram:ListPermissions": ["*"],
+    "ram:ListResourceSharePermissions": [SHARES],
+    "ram:PromoteResourceShareCreatedFromPolicy": [SHARES],
+    "ram:AssociateResourceShare": [SHARES],
+    "ram:DisassociateResourceShare": [SHARES],
+    "ram:DeleteResourceShare": [SHARES],
+    "ram:TagResource": [SHARES],
+    "ram:PromotePermissionCreatedFromPolicy": [PERMISSIONS],
+    "sqs:SendMessage": [DLQ],
     # Image Builder supports no resource-level permission for listing.
-    "imagebuilder:ListImageRecipes": "*",
+    "imagebuilder:ListImageRecipes": ["*"],
+    "imagebuilder:ListContainerRecipes": ["*"],
+    "imagebuilder:ListComponents": ["*"],
+    "imagebuilder:ListImages": ["*"],
     # The sweep hands its continuation to the function itself, and nothing else.
-    "lambda:InvokeFunction": {"Fn::GetAtt": ["RecipeShareFunction", "Arn"]},
+    "lambda:InvokeFunction": [{"Fn::GetAtt": ["RecipeShareFunction", "Arn"]}],
 }
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
 
@@ -60,9 +83,12 @@ REQUIRED_CONDITIONS = {
         "StringEquals": {"aws:RequestTag/recipe-share:managed": "true"},
         "ForAllValues:StringEquals": {"aws:TagKeys": ["recipe-share:managed", "recipe-share:made-by"]},
     },
-    # Only image-recipe permissions; RAM treats resource types case-insensitively, so must the condition.
+    # Only the four types the standard shares; RAM treats resource types case-insensitively, so must
+    # the condition.
     "ram:PromotePermissionCreatedFromPolicy": {
-        "StringEqualsIgnoreCase": {"ram:PermissionResourceType": "imagebuilder:ImageRecipe"},
+        "StringEqualsIgnoreCase": {"ram:PermissionResourceType": [
+            "imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe", "imagebuilder:Component",
+            "imagebuilder:Image"]},
     },
 }
 
@@ -112,7 +138,7 @@ def problems(template):
                 found.append(f"{where}: wildcard action {action!r}")
             elif action not in ALLOWED:
                 found.append(f"{where}: action {action} is not needed by the function")
-            elif resources != [ALLOWED[action]]:
+            elif resources != ALLOWED[action]:
                 found.append(f"{where}: {action} on {resources!r} is wider than {ALLOWED[action]!r}")
             elif action in REQUIRED_CONDITIONS and st.get("Condition") != REQUIRED_CONDITIONS[action]:
                 found.append(
@@ -141,10 +167,17 @@ def self_test(template):
             "Statement"][0].__setitem__("Resource", "*"),
         "associate with anyone": lambda t: statement(t, "RamAssociateStandardPrincipals").pop("Condition"),
         "case-sensitive resource type": lambda t: statement(t, "RamPermission").__setitem__(
-            "Condition", {"StringEquals": {"ram:PermissionResourceType": "imagebuilder:ImageRecipe"}}),
+            "Condition", {"StringEquals": REQUIRED_CONDITIONS["ram:PromotePermissionCreatedFromPolicy"][
+                "StringEqualsIgnoreCase"]}),
         "any share tag": lambda t: statement(t, "RamManagedTags")["Condition"].pop("ForAllValues:StringEquals"),
-        "any recipe tag": lambda t: statement(t, "RecipeExcludeTag")["Condition"]["ForAllValues:StringEquals"][
+        "any recipe tag": lambda t: statement(t, "ExcludeTag")["Condition"]["ForAllValues:StringEquals"][
             "aws:TagKeys"].append("owner"),
+        "tags on every Image Builder resource": lambda t: statement(t, "ExcludeTag")["Resource"].append(
+            {SUB: "arn:${AWS::Partition}:imagebuilder:${AWS::Region}:${AWS::AccountId}:*"}),
+        "component policies on every resource": lambda t: statement(t, "ComponentPolicies").__setitem__(
+            "Resource", {SUB: "arn:${AWS::Partition}:imagebuilder:${AWS::Region}:${AWS::AccountId}:*"}),
+        "permissions of any type": lambda t: statement(t, "RamPermission")["Condition"]["StringEqualsIgnoreCase"][
+            "ram:PermissionResourceType"].append("ec2:Subnet"),
         "association without its condition statement": lambda t: fn_statements(t).append(
             {"Effect": "Allow", "Action": "ram:AssociateResourceShare",
              "Resource": {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:resource-share/*"}}),
