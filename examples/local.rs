@@ -39,42 +39,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The recipes the event names exist in the stand-in; for Update and Delete the resource was
     // created earlier, so it is shared first, the way CloudFormation would have done.
+    let named = |v: &Value| -> Option<String> {
+        let s = v.as_str()?;
+        let s = s.strip_prefix("recipe-share:rollback:").unwrap_or(s);
+        let s = s.split('|').next().unwrap_or(s);
+        ResourceArn::parse_any(s).is_ok().then(|| s.to_string())
+    };
+    let (props, old, detail) = (
+        &event["ResourceProperties"],
+        &event["OldResourceProperties"],
+        &event["detail"],
+    );
     let mut recipes: Vec<String> = [
-        &event["ResourceProperties"]["ImageRecipeArn"],
-        &event["OldResourceProperties"]["ImageRecipeArn"],
+        &props["ImageRecipeArn"],
+        &props["ContainerRecipeArn"],
+        &old["ImageRecipeArn"],
+        &old["ContainerRecipeArn"],
         &event["PhysicalResourceId"],
-        &event["detail"]["responseElements"]["imageRecipeArn"],
-        &event["detail"]["requestParameters"]["imageRecipeArn"],
+        &detail["responseElements"]["imageRecipeArn"],
+        &detail["responseElements"]["containerRecipeArn"],
+        &detail["requestParameters"]["imageRecipeArn"],
+        &detail["requestParameters"]["containerRecipeArn"],
+        &detail["requestParameters"]["componentBuildVersionArn"],
     ]
-    .iter()
-    .filter_map(|v| v.as_str())
-    .map(|s| s.strip_prefix("recipe-share:rollback:").unwrap_or(s).to_string())
-    .filter(|s| ResourceArn::image_recipe(s).is_ok())
+    .into_iter()
+    .filter_map(named)
     .collect::<std::collections::BTreeSet<_>>()
     .into_iter()
     .collect();
     for r in &recipes {
-        standin.add_recipe(r);
+        standin.add_resource(r);
     }
     if recipe_share::sweep::parse(&event).is_some() {
         recipes.extend(demo_fleet(&standin));
     }
     // A refused delete is about a recipe that is shared: share it first, as the trigger would have.
     let refused = event["detail"]["errorCode"] == "ResourceDependencyException";
-    let shared_before = event["PhysicalResourceId"]
-        .as_str()
-        .or_else(|| {
-            refused
-                .then(|| event["detail"]["requestParameters"]["imageRecipeArn"].as_str())
-                .flatten()
-        })
-        .filter(|id| ResourceArn::image_recipe(id).is_ok());
-    if let Some(existing) = shared_before {
+    let shared_before = named(&event["PhysicalResourceId"]).or_else(|| {
+        refused
+            .then(|| {
+                ["imageRecipeArn", "containerRecipeArn"]
+                    .iter()
+                    .find_map(|f| named(&detail["requestParameters"][*f]))
+            })
+            .flatten()
+    });
+    if let Some(existing) = shared_before.filter(|a| !a.contains(":component/")) {
         let setup = json!({
             "RequestType": "Create", "ResponseURL": standin.response_url("setup"),
             "StackId": event["StackId"].as_str().unwrap_or("arn:aws:cloudformation:us-east-1:123456789012:stack/local/setup"),
             "RequestId": "local-setup", "LogicalResourceId": event["LogicalResourceId"].as_str().unwrap_or("Setup"),
-            "ResourceType": "Custom::ImageRecipeShare", "ResourceProperties": {"ImageRecipeArn": existing},
+            "ResourceType": "Custom::ImageRecipeShare", "ResourceProperties": {recipe_share::cfn::target_key(&existing): existing},
         });
         invoke(&app, setup).await?;
         println!("setup: {existing} was shared first, as an earlier Create would have done\n");
@@ -125,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let snap = standin.snapshot();
     println!("\n== Resulting state ==");
     for r in &recipes {
-        println!("recipe {r}");
+        println!("{r}");
         println!("  policy: {}", snap.policy_of(r).unwrap_or("<none>"));
         let shares = snap.shares_of(r);
         if shares.is_empty() {
@@ -155,7 +170,21 @@ fn demo_fleet(standin: &StandIn) -> Vec<String> {
     standin.add_recipe(&unshared);
     standin.set_policy(&drifted, &policy(&drifted, &["999999999999"]));
     standin.set_policy(&unpromoted, &policy(&unpromoted, &["111122223333", "444455556666"]));
-    vec![unshared, drifted, unpromoted]
+    // A recipe using one of the account's own components, and a container recipe.
+    let (with_component, component) = (
+        arn("hardened"),
+        "arn:aws:imagebuilder:us-east-1:123456789012:component/cis-benchmark/1.0.0/1".to_string(),
+    );
+    let container = "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0".to_string();
+    standin.add_resource(&component);
+    standin.add_recipe(&with_component);
+    standin.set_recipe_contents(
+        &with_component,
+        &["arn:aws:imagebuilder:us-east-1:123456789012:component/cis-benchmark/x.x.x"],
+        None,
+    );
+    standin.add_resource(&container);
+    vec![unshared, drifted, unpromoted, with_component, component, container]
 }
 
 async fn invoke(app: &std::sync::Arc<App>, event: Value) -> Result<Value, recipe_share::Error> {
