@@ -17,6 +17,7 @@ pub mod handler;
 pub mod http;
 pub mod kind;
 pub mod logging;
+pub mod pace;
 pub mod policy;
 pub mod response_url;
 pub mod scope;

@@ -13,18 +13,18 @@ use crate::deadline::{Deadline, now_epoch_ms};
 use crate::error::Error;
 use crate::flow;
 use crate::kind::Kind;
+use crate::pace::Pacer;
 use crate::scope::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, warn};
 
-/// Concurrency bounds: start modestly, never more than this many recipes at once.
-const START_CONCURRENCY: usize = 4;
-const MAX_CONCURRENCY: usize = 32;
+/// Never more than this many recipes at once, whatever the pace (see [`Pacer`]) allows.
+const MAX_CONCURRENCY: usize = 64;
 /// Findings carried between invocations and returned: enough to act on, small enough for Lambda's
 /// 256 KB asynchronous payload limit.
 const MAX_LISTED: usize = 200;
@@ -210,47 +210,6 @@ pub fn parse(event: &Value) -> Option<Result<SweepRequest, Error>> {
     )
 }
 
-/// Additive-increase, multiplicative-decrease concurrency: one more recipe at a time after a full
-/// window without throttling, half as many after a recipe that was throttled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Aimd {
-    limit: usize,
-    clean: usize,
-}
-
-impl Aimd {
-    pub fn new() -> Self {
-        Aimd {
-            limit: START_CONCURRENCY,
-            clean: 0,
-        }
-    }
-
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// Records one finished recipe.
-    pub fn record(&mut self, throttled: bool) {
-        if throttled {
-            self.limit = (self.limit / 2).max(1);
-            self.clean = 0;
-        } else {
-            self.clean += 1;
-            if self.clean >= self.limit {
-                self.limit = (self.limit + 1).min(MAX_CONCURRENCY);
-                self.clean = 0;
-            }
-        }
-    }
-}
-
-impl Default for Aimd {
-    fn default() -> Self {
-        Aimd::new()
-    }
-}
-
 /// One recipe to visit.
 #[derive(Debug, Clone)]
 struct Visit {
@@ -357,13 +316,17 @@ pub async fn run(
     let mut page_loaded = false;
     let mut exhausted = cont.exhausted;
     let mut carried: Vec<Carried> = Vec::new();
-    let mut running: JoinSet<(String, Ended, u64)> = JoinSet::new();
-    let mut aimd = Aimd::new();
+    let mut running: JoinSet<(String, Ended)> = JoinSet::new();
+    let mut pacer = Pacer::new(Instant::now());
     let mut visited = 0usize;
 
     loop {
+        pacer.observe(stats.throttled(), Instant::now());
         // Every invocation makes progress: it launches at least one recipe whatever the clock says.
-        while running.len() < aimd.limit() && (visited == 0 || !launch_cutoff.is_past()) && !work_deadline.is_past() {
+        let may_launch = |running: usize, visited: usize| {
+            running < MAX_CONCURRENCY && (visited == 0 || !launch_cutoff.is_past()) && !work_deadline.is_past()
+        };
+        while may_launch(running.len(), visited) && pacer.may_launch(Instant::now()) {
             if queue.is_empty() {
                 if exhausted {
                     break;
@@ -402,34 +365,48 @@ pub async fn run(
                 launched += 1;
             }
             visited += 1;
+            pacer.launched(Instant::now());
             let recipe_stats = CallStats::child_of(stats.clone());
             let (aws, config) = (aws.clone(), config.clone());
             running.spawn(
-                CallStats::scope(recipe_stats.clone(), async move {
+                // Each recipe's own stats (its calls' last failures); throttles add up in the sweep's.
+                CallStats::scope(recipe_stats, async move {
                     let arn = visit.arn.clone();
                     let ended = one_recipe(&aws, &config, visit, mode, work_deadline).await;
-                    (arn, ended, recipe_stats.throttled())
+                    (arn, ended)
                 })
                 .in_current_span(),
             );
         }
-        let Some(joined) = running.join_next().await else { break };
-        let (recipe, ended, throttled) = joined.unwrap_or_else(|e| {
+        let more = may_launch(running.len(), visited) && !(exhausted && queue.is_empty());
+        if running.is_empty() && !more {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = running.join_next(), if !running.is_empty() => joined,
+            _ = tokio::time::sleep_until(pacer.next_launch().into()), if more => continue,
+        };
+        let Some(joined) = joined else { continue };
+        let (recipe, ended) = joined.unwrap_or_else(|e| {
             (
                 "<unknown>".into(),
                 Ended::Counted {
                     status: "failed",
                     detail: format!("internal error: {e}"),
                 },
-                0,
             )
         });
-        aimd.record(throttled > 0);
         match ended {
             Ended::Counted { status, detail } => count(&mut totals, recipe, status, detail),
             Ended::Carry(c) => carried.push(c),
         }
     }
+    info!(
+        step = "sweep",
+        launched = visited,
+        pace = format!("{:.1} recipes/s", pacer.rate()).as_str(),
+        "invocation's part done"
+    );
     totals.throttled_calls = totals.throttled_calls.saturating_add(stats.throttled());
     // Recipes not launched stay in the page (skip); recipes cut off are carried with what they did.
     let complete = exhausted && queue.is_empty() && carried.is_empty();
@@ -635,26 +612,6 @@ mod tests {
         }
         assert!(parse(&json!({"RequestType": "Create"})).is_none());
         assert!(parse(&json!({"source": "aws.imagebuilder", "detail-type": "Scheduled Event"})).is_none());
-    }
-
-    #[test]
-    fn aimd_grows_slowly_and_halves_on_throttling() {
-        let mut a = Aimd::new();
-        assert_eq!(a.limit(), START_CONCURRENCY);
-        for _ in 0..START_CONCURRENCY {
-            a.record(false);
-        }
-        assert_eq!(a.limit(), START_CONCURRENCY + 1);
-        a.record(true);
-        assert_eq!(a.limit(), 2, "halved from 5");
-        for _ in 0..10 {
-            a.record(true);
-        }
-        assert_eq!(a.limit(), 1, "never below one");
-        for _ in 0..10_000 {
-            a.record(false);
-        }
-        assert_eq!(a.limit(), MAX_CONCURRENCY, "never above the cap");
     }
 
     #[test]

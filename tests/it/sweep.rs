@@ -243,9 +243,11 @@ async fn pagination_with_empty_pages_covers_every_recipe() {
 async fn a_throttling_storm_slows_the_sweep_but_fails_no_recipe() {
     let h = Harness::with(
         Options {
+            // A bucket one call deep: a recipe's second call in the same millisecond is refused,
+            // however politely the sweep paces its recipes.
             rate_limit: Some(RateLimit {
-                per_second: 40.0,
-                burst: 4,
+                per_second: 20.0,
+                burst: 1,
             }),
             ..Options::default()
         },
