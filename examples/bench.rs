@@ -413,8 +413,53 @@ async fn calls(b: &Bench) -> String {
             let event = b.event(file, &standin, &recipe);
             md += &h.case(&format!("{tag}: {case}"), event).await;
         }
+        if tag == "accounts" {
+            md += &dependency_cases(b, &h).await;
+        }
     }
     md + "\n"
+}
+
+/// Design 12: what each own dependency adds, and a container recipe.
+async fn dependency_cases(b: &Bench, h: &InProcess) -> String {
+    let own = "arn:aws:imagebuilder:us-east-1:123456789012:component";
+    let (one, two) = (b.new_recipe(&h.standin), b.new_recipe(&h.standin));
+    h.standin.add_resource(&format!("{own}/bench-cis/1.0.0/1"));
+    for build in ["1.0.0/1", "1.1.0/1"] {
+        h.standin.add_resource(&format!("{own}/bench-hardening/{build}"));
+    }
+    h.standin
+        .set_recipe_contents(&one, &[&format!("{own}/bench-cis/1.0.0/1")], None);
+    h.standin
+        .set_recipe_contents(&two, &[&format!("{own}/bench-hardening/x.x.x")], None);
+    let mut md = String::new();
+    for (label, recipe) in [
+        (
+            "CFN Create, new recipe + 1 own component named by build version (first component)",
+            &one,
+        ),
+        (
+            "CFN Create, new recipe + own component `x.x.x` selecting 2 build versions",
+            &two,
+        ),
+        ("CFN Create again, recipe and its 2 components already shared", &two),
+    ] {
+        md += &h
+            .case(
+                &format!("accounts: {label}"),
+                b.event("cfn-create.json", &h.standin, recipe),
+            )
+            .await;
+    }
+    let container = "arn:aws:imagebuilder:us-east-1:123456789012:container-recipe/api/1.0.0";
+    h.standin.add_resource(container);
+    let event = b.event("eventbridge-create-container-recipe.json", &h.standin, container);
+    md + &h
+        .case(
+            "accounts: CloudTrail CreateContainerRecipe, first container recipe",
+            event,
+        )
+        .await
 }
 
 // --- 5. deployable zip -------------------------------------------------------------------------------------
