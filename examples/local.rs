@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         event["ResponseURL"] = json!(standin.response_url("local"));
     }
     let calls_before = standin.calls().len();
-    let result = invoke(&app, event).await;
+    let (result, metrics) = invoke_with_metrics(&app, event).await;
     let sent: Vec<_> = standin
         .responses()
         .into_iter()
@@ -155,6 +155,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("customer-managed permissions: {}", snap.customer_permissions());
+    // The line as the function writes it, then its values for reading.
+    let doc = metrics.to_json();
+    let values: Vec<String> = doc
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| *k != "_aws")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!(
+        "\n== Metrics record (CloudWatch embedded metric format, one line on stdout) ==\n{}\n{}",
+        metrics.to_line(),
+        values.join(" ")
+    );
     result.map(|_| ()).map_err(Into::into)
 }
 
@@ -188,10 +202,18 @@ fn demo_fleet(standin: &StandIn) -> Vec<String> {
 }
 
 async fn invoke(app: &std::sync::Arc<App>, event: Value) -> Result<Value, recipe_share::Error> {
+    invoke_with_metrics(app, event).await.0
+}
+
+/// The invocation and the metrics record the function writes to stdout after it.
+async fn invoke_with_metrics(
+    app: &std::sync::Arc<App>,
+    event: Value,
+) -> (Result<Value, recipe_share::Error>, recipe_share::metrics::Record) {
     let mut ctx = Context::default();
     ctx.request_id = "local-invocation".into();
     ctx.invoked_function_arn = FUNCTION_ARN.into();
     ctx.deadline =
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(60)).as_millis() as u64;
-    recipe_share::handle(app.clone(), LambdaEvent::new(event, ctx)).await
+    recipe_share::handle_with_metrics(app.clone(), LambdaEvent::new(event, ctx)).await
 }

@@ -12,6 +12,7 @@ use crate::eventbridge::{self, Decision};
 use crate::flow::{self, Shared, Unshared};
 use crate::http::Http;
 use crate::kind::Kind;
+use crate::metrics::{self, Entry, Record, Unit};
 use crate::scope::DELETION_REQUESTED;
 use crate::sweep;
 use lambda_runtime::{Context, LambdaEvent};
@@ -67,22 +68,129 @@ impl App {
     }
 }
 
-/// Entry point for every event the function receives.
+/// Entry point for every event the function receives: handles it, then writes its one metrics
+/// record to stdout (where Lambda's log agent hands it to CloudWatch).
 pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (result, record) = handle_with_metrics(app, event).await;
+    println!("{}", record.to_line());
+    result
+}
+
+/// An invocation's entry point, result, and (for a sweep) the counts it was handed.
+type Dispatched = (Entry, Result<Value, Error>, BTreeMap<String, u64>);
+type Dispatch = std::pin::Pin<Box<dyn Future<Output = Dispatched> + Send>>;
+
+/// Handles one event and returns, beside its result, the invocation's metrics record.
+pub async fn handle_with_metrics(app: Arc<App>, event: LambdaEvent<Value>) -> (Result<Value, Error>, Record) {
+    let started = std::time::Instant::now();
+    let stats = Arc::new(CallStats::default());
     let LambdaEvent { payload, context } = event;
-    if let Some(request) = sweep::parse(&payload) {
-        // Boxed: the sweep's future nests deeply enough to overflow the compiler's layout depth.
-        return Box::pin(sweep_event(app, request, context)).await;
+    // Boxed: the entries' futures nest deeply enough to overflow the compiler's layout depth.
+    let dispatch: Dispatch = Box::pin(async move {
+        if let Some(request) = sweep::parse(&payload) {
+            let before = request.as_ref().map(|r| r.totals.counts.clone()).unwrap_or_default();
+            let result = Box::pin(sweep_event(app, request, context)).await;
+            return (Entry::Sweep, result, before);
+        }
+        if cfn::is_request(&payload) {
+            return (
+                Entry::CustomResource,
+                custom_resource(app, payload, context).await,
+                BTreeMap::new(),
+            );
+        }
+        if eventbridge::is_event(&payload) {
+            return (
+                Entry::EventBridge,
+                eventbridge_event(app, payload, context).await,
+                BTreeMap::new(),
+            );
+        }
+        let err = Error::UnsupportedEvent(describe(&payload));
+        error!(step = "classify", error = %err, "event not handled");
+        // Whatever delivered it, it is counted where the rule's events are: a failure to look at.
+        (Entry::EventBridge, Err(err), BTreeMap::new())
+    });
+    let (entry, result, before) = CallStats::scope(stats.clone(), dispatch).await;
+    let mut record = Record::new(entry, now_epoch_ms());
+    tally(&mut record, entry, &result, &before);
+    record.count("AwsCalls", stats.attempts());
+    record.count("ThrottledCalls", stats.throttled());
+    record.set(
+        "DurationMs",
+        started.elapsed().as_secs_f64() * 1000.0,
+        Unit::Milliseconds,
+    );
+    (result, record)
+}
+
+/// Pure: the outcome counts of one invocation, from its result. A sweep counts the recipes this
+/// invocation finished (its totals less the ones it was handed), and, when it completes, the
+/// quota and, in apply mode, the findings it could not fix.
+pub fn tally(record: &mut Record, entry: Entry, result: &Result<Value, Error>, before: &BTreeMap<String, u64>) {
+    let Ok(out) = result else {
+        record.count("Failed", 1);
+        return;
+    };
+    match entry {
+        Entry::CustomResource | Entry::EventBridge => {
+            let outcome = out
+                .get("outcome")
+                .or_else(|| out.get("Outcome"))
+                .and_then(Value::as_str);
+            let metric = match outcome {
+                Some("shared") => "Shared",
+                Some("already-shared") => "AlreadyShared",
+                Some("released" | "unshared") => "Unshared",
+                Some("skipped") => "Skipped",
+                _ => "Failed",
+            };
+            record.count(metric, 1);
+        }
+        Entry::Sweep => {
+            let counts = out["counts"].as_object().cloned().unwrap_or_default();
+            for (status, n) in &counts {
+                let n = n
+                    .as_u64()
+                    .unwrap_or(0)
+                    .saturating_sub(before.get(status).copied().unwrap_or(0));
+                let outcome = match status.as_str() {
+                    "compliant" => Some("AlreadyShared"),
+                    "fixed" => Some("Fixed"),
+                    "failed" => Some("Failed"),
+                    "excluded" => Some("Skipped"),
+                    _ => None,
+                };
+                if let Some(o) = outcome {
+                    record.count(o, n);
+                }
+                if !matches!(status.as_str(), "compliant" | "fixed" | "failed") {
+                    record.count(&metrics::status_metric(status), n);
+                }
+            }
+            if out["status"] == "complete" {
+                let q = &out["quota"];
+                for (field, metric, unit) in [
+                    ("headroomPercent", "QuotaHeadroomPercent", Unit::Percent),
+                    ("resourceShares", "ResourceShares", Unit::Count),
+                    ("principalAssociations", "PrincipalAssociations", Unit::Count),
+                ] {
+                    if let Some(v) = q[field].as_f64() {
+                        record.set(metric, v, unit);
+                    }
+                }
+                if out["mode"] == "apply" {
+                    let unfixed: u64 = counts
+                        .iter()
+                        // Excluded recipes are as their owners asked: not a finding to alarm on.
+                        .filter(|(s, _)| !matches!(s.as_str(), "compliant" | "fixed" | "deleted" | "excluded"))
+                        .map(|(_, n)| n.as_u64().unwrap_or(0))
+                        .sum();
+                    record.count("Unfixed", unfixed);
+                }
+            }
+        }
     }
-    if cfn::is_request(&payload) {
-        return custom_resource(app, payload, context).await;
-    }
-    if eventbridge::is_event(&payload) {
-        return eventbridge_event(app, payload, context).await;
-    }
-    let err = Error::UnsupportedEvent(describe(&payload));
-    error!(step = "classify", error = %err, "event not handled");
-    Err(err)
 }
 
 /// Pure: names the shape of an unknown event (type and top-level keys, never values).
@@ -252,7 +360,12 @@ async fn custom_resource(app: Arc<App>, event: Value, ctx: Context) -> Result<Va
         let body = cfn::response_body(reply.success, &reply.reason, &reply.physical_id, &echo, &reply.data);
         let delivered = cfn::deliver(&app.http, &url, body, deadline.earlier_by(Duration::from_millis(100))).await;
         let attempts = delivered.inspect_err(|e| error!(step = "respond", error = %e))?;
-        Ok(json!({ "Status": reply.status(), "PhysicalResourceId": reply.physical_id, "Attempts": attempts }))
+        Ok(json!({
+            "Status": reply.status(),
+            "PhysicalResourceId": reply.physical_id,
+            "Attempts": attempts,
+            "Outcome": outcome_name(&outcome, reply.success),
+        }))
     }
     .instrument(span)
     .await
@@ -265,6 +378,26 @@ fn arn_key(arn: &str) -> &'static str {
         Ok(Kind::Component) => "componentArn",
         Ok(Kind::Image) => "imageArn",
         _ => "imageRecipeArn",
+    }
+}
+
+/// Pure: what a custom-resource request did, for its metrics: `shared`, `already-shared`,
+/// `unshared`, `skipped`, or `failed` (a FAILED answer, or a rollback that could not undo all).
+fn outcome_name(outcome: &Result<Outcome, Error>, success: bool) -> &'static str {
+    let shared = |s: &Shared| {
+        if s.changed_anything() {
+            "shared"
+        } else {
+            "already-shared"
+        }
+    };
+    match outcome {
+        _ if !success => "failed",
+        Ok(Outcome::Shared(s)) => shared(s),
+        Ok(Outcome::RolledBack { shared: s, undo: Ok(_) }) => shared(s),
+        Ok(Outcome::Unshared(_)) => "unshared",
+        Ok(Outcome::Nothing(_)) => "skipped",
+        Ok(Outcome::RolledBack { undo: Err(_), .. }) | Err(_) => "failed",
     }
 }
 
@@ -679,6 +812,47 @@ mod tests {
             id_on_failure: "recipe-share:nothing-shared:1".into(),
             id_on_failure_changed: format!("recipe-share:rollback:{R}"),
         }
+    }
+
+    #[test]
+    fn a_sweeps_tally_counts_this_invocation_and_unfixed_findings_once_complete() {
+        let before = BTreeMap::from([("compliant".to_string(), 2u64), ("failed".to_string(), 1)]);
+        let summary = |status: &str, mode: &str| {
+            json!({"mode": mode, "status": status, "quota": {"headroomPercent": 42, "resourceShares": 7, "principalAssociations": 14},
+                   "counts": {"compliant": 3, "fixed": 2, "excluded": 1, "failed": 1, "dependencies-unshared": 1, "deleted": 1, "policy-drift": 0}})
+        };
+        let mut r = Record::new(Entry::Sweep, 0);
+        tally(&mut r, Entry::Sweep, &Ok(summary("complete", "apply")), &before);
+        let got = |r: &Record, m: &str| r.get(m);
+        assert_eq!(
+            got(&r, "AlreadyShared"),
+            Some(1.0),
+            "3 counted, 2 of them by earlier invocations"
+        );
+        assert_eq!(got(&r, "Failed"), Some(0.0));
+        assert_eq!(
+            (got(&r, "Fixed"), got(&r, "Skipped"), got(&r, "Excluded")),
+            (Some(2.0), Some(1.0), Some(1.0))
+        );
+        assert_eq!(
+            (got(&r, "DependenciesUnshared"), got(&r, "Deleted")),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(
+            got(&r, "Unfixed"),
+            Some(2.0),
+            "failed and dependencies-unshared, over the whole sweep"
+        );
+        assert_eq!(got(&r, "QuotaHeadroomPercent"), Some(42.0));
+        for (status, mode) in [("continued", "apply"), ("complete", "report")] {
+            let mut r = Record::new(Entry::Sweep, 0);
+            tally(&mut r, Entry::Sweep, &Ok(summary(status, mode)), &BTreeMap::new());
+            assert_eq!(got(&r, "Unfixed"), None, "{status} {mode}");
+            assert_eq!(got(&r, "QuotaHeadroomPercent").is_some(), status == "complete");
+        }
+        let mut r = Record::new(Entry::Sweep, 0);
+        tally(&mut r, Entry::Sweep, &Err(Error::Sweep("x".into())), &BTreeMap::new());
+        assert_eq!(got(&r, "Failed"), Some(1.0));
     }
 
     #[test]

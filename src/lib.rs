@@ -17,6 +17,7 @@ pub mod handler;
 pub mod http;
 pub mod kind;
 pub mod logging;
+pub mod metrics;
 pub mod pace;
 pub mod policy;
 pub mod response_url;
@@ -24,4 +25,4 @@ pub mod scope;
 pub mod sweep;
 
 pub use error::Error;
-pub use handler::{App, handle};
+pub use handler::{App, handle, handle_with_metrics};

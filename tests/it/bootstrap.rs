@@ -304,3 +304,70 @@ fn a_local_emulators_deadline_and_function_arn_still_share_the_recipe() {
     assert_eq!(stdout.matches("asking STS which account this is").count(), 1);
     assert_no_leak(&standin, &stdout);
 }
+
+/// The EMF records in `stdout`: JSON lines with an `_aws` block.
+fn emf_records(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect()
+}
+
+#[test]
+fn every_invocation_of_the_binary_writes_exactly_one_valid_metrics_record() {
+    let standin = StandIn::start(Options::default());
+    standin.add_recipe(R1);
+    let api = RuntimeApi::start();
+    // Logs at their default: the records are written whatever the log level.
+    let function = Function::start_logging(&standin, &api, "111122223333,444455556666", "emf", &[]);
+    call(&api, &create_event(&standin, "emf-create"));
+    let created_calls = standin.calls().iter().filter(|c| c.op != "CfnResponse").count();
+    let mut event = fixture("eventbridge-create-image-recipe.json");
+    event["detail"]["responseElements"]["imageRecipeArn"] = json!(R1);
+    call(&api, &event);
+    call(&api, &json!({"sweep": {"mode": "report"}}));
+    call(&api, &json!({"not": "an event we know"}));
+    let (stdout, _) = function.stop();
+    let records = emf_records(&stdout);
+    assert_eq!(records.len(), 4, "one per invocation: {records:?}");
+    for r in &records {
+        let problems = recipe_share::metrics::tests_support::emf_problems(r);
+        assert!(problems.is_empty(), "{problems:?} in {r}");
+        assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Namespace"], "RecipeShare");
+    }
+    let [create, trail, sweep, unknown] = &records[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (create["Entry"].as_str(), create["Shared"].as_u64()),
+        (Some("custom-resource"), Some(1)),
+        "{create}"
+    );
+    assert_eq!(
+        create["AwsCalls"].as_u64(),
+        Some(created_calls as u64),
+        "every attempt the stand-in saw"
+    );
+    assert_eq!(
+        (trail["Entry"].as_str(), trail["AlreadyShared"].as_u64()),
+        (Some("eventbridge"), Some(1)),
+        "{trail}"
+    );
+    assert_eq!(trail["Shared"], 0);
+    assert_eq!(
+        (sweep["Entry"].as_str(), sweep["AlreadyShared"].as_u64()),
+        (Some("sweep"), Some(1)),
+        "{sweep}"
+    );
+    assert_eq!(sweep["QuotaHeadroomPercent"].as_f64(), Some(99.0), "{sweep}");
+    assert!(
+        sweep.get("Unfixed").is_none(),
+        "a report leaves findings by design: {sweep}"
+    );
+    assert_eq!(
+        (unknown["Failed"].as_u64(), unknown["AwsCalls"].as_u64()),
+        (Some(1), Some(0)),
+        "{unknown}"
+    );
+}

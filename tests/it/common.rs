@@ -68,6 +68,16 @@ impl Harness {
         recipe_share::handle(self.app.clone(), LambdaEvent::new(event, ctx)).await
     }
 
+    /// Like [`Harness::invoke`], with the invocation's metrics record.
+    pub async fn invoke_metrics(&self, event: Value, deadline: Duration) -> (Result<Value, Error>, Value) {
+        let mut ctx = Context::default();
+        ctx.request_id = "test-invocation".into();
+        ctx.invoked_function_arn = FUNCTION_ARN.into();
+        ctx.deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + deadline).as_millis() as u64;
+        let (result, record) = recipe_share::handle_with_metrics(self.app.clone(), LambdaEvent::new(event, ctx)).await;
+        (result, record.to_json())
+    }
+
     /// Invokes with a 30 s deadline and returns the one CloudFormation response it produced.
     pub async fn cfn(&self, event: Value) -> Value {
         let before = self.standin.responses().len();

@@ -11,4 +11,5 @@ mod dependencies;
 mod eventbridge;
 mod fault_matrix;
 mod hostile_input;
+mod metrics;
 mod sweep;
