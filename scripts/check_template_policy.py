@@ -182,8 +182,18 @@ def self_test(template):
             {"Effect": "Allow", "Action": "ram:AssociateResourceShare",
              "Resource": {SUB: "arn:${AWS::Partition}:ram:${AWS::Region}:${AWS::AccountId}:resource-share/*"}}),
     }
+    observability = {
+        "alarm without the topic": lambda t: t["Resources"]["SweepUnfixedAlarm"]["Properties"].pop("AlarmActions"),
+        "dashboard not JSON": lambda t: t["Resources"]["Dashboard"]["Properties"].__setitem__(
+            "DashboardBody", {SUB: "{\"widgets\": [}"}),
+    }
     failures = []
-    if problems(template):
+    for name, mutate in observability.items():
+        t = copy.deepcopy(template)
+        mutate(t)
+        if not observability_problems(t):
+            failures.append(f"missed: {name}")
+    if problems(template) or observability_problems(template):
         failures.append("the template itself does not pass")
     for name, mutate in mutations.items():
         t = copy.deepcopy(template)
@@ -212,6 +222,30 @@ def consumer_problems(consumer, template):
     return found
 
 
+def observability_problems(template):
+    """The dashboard body is JSON once substituted, and every alarm notifies AlarmTopicArn."""
+    import json
+    import re
+    found = []
+    resources = template.get("Resources") or {}
+    for name, res in resources.items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == "AWS::CloudWatch::Dashboard":
+            body = props.get("DashboardBody")
+            text = body.get(SUB) if isinstance(body, dict) else body
+            try:
+                json.loads(re.sub(r"\$\{[^}]+\}", "x", text if isinstance(text, str) else ""))
+            except ValueError as e:
+                found.append(f"{name}: DashboardBody is not JSON: {e}")
+        if res.get("Type") == "AWS::CloudWatch::Alarm":
+            wanted = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+            if props.get("AlarmActions") != wanted:
+                found.append(f"{name}: AlarmActions must notify AlarmTopicArn when it is set")
+    if not any(r.get("Type") == "AWS::CloudWatch::Dashboard" for r in resources.values()):
+        found.append("no dashboard")
+    return found
+
+
 def main(argv):
     path = next((a for a in argv[1:] if not a.startswith("--")), "template.yaml")
     template = cfn_yaml.load(path)
@@ -230,8 +264,9 @@ def main(argv):
         failures = self_test(template)
         print("\n".join(failures) or "policy check self-test: every widening caught")
         return 1 if failures else 0
-    found = problems(template)
-    print("\n".join(found) or f"policy check: {path} grants nothing beyond what the function needs")
+    found = problems(template) + observability_problems(template)
+    print("\n".join(found) or f"policy check: {path} grants nothing beyond what the function needs; "
+          "its dashboard is JSON and every alarm notifies AlarmTopicArn")
     return 1 if found else 0
 
 
