@@ -9,6 +9,7 @@ use crate::deadline::{Deadline, backoff, pause};
 use crate::decide::{self, Act, Finding, Goal, Knowledge, PolicyView, Read, Share, ShareState, Step, Stop, Verdict};
 use crate::error::{AwsFailure, Error};
 use crate::policy;
+use aws_sdk_ram::types::ResourceShareStatus as Status;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -440,6 +441,28 @@ impl Ctx<'_> {
                     // back after the promotion finished): tag it again once it is STANDARD.
                     Err(f) if confirm && f.is_definite_refusal() => {
                         k.memory.tag_refused.insert(share.clone());
+                    }
+                    // A racing invocation may have deleted the share (two shares for one new
+                    // resource converge on one): look at it again, and go on if it is gone.
+                    Err(f) if f.is_definite_refusal() => {
+                        let described = self
+                            .call("GetResourceShares", aws.describe_shares(std::slice::from_ref(&share)))
+                            .await?;
+                        let state = described.into_iter().next().map(|(_, st)| st);
+                        let gone = state.as_ref().is_none_or(|st| st.status == Status::Deleted);
+                        if let Some(s) = share_mut(k, &share) {
+                            s.state = state;
+                        }
+                        if !gone {
+                            return Err(Error::Aws(f));
+                        }
+                        info!(
+                            resource = r,
+                            step = "tag",
+                            share = share.as_str(),
+                            "the share was deleted meanwhile; looking again"
+                        );
+                        k.listed = false;
                     }
                     Err(f) => return Err(Error::Aws(f)),
                 }
