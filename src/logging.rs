@@ -2,8 +2,9 @@
 //! HTTP and runtime internals that no log setting can lift: at DEBUG/TRACE they print payloads,
 //! URLs and signing inputs, and a pre-signed `ResponseURL` is a credential.
 
+use std::str::FromStr;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::filter::{FilterExt, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -39,13 +40,32 @@ pub fn caps() -> Targets {
 }
 
 /// The user's directives: `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO.
-fn directives() -> EnvFilter {
+fn directives() -> Targets {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_default();
-    EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase())
+    parse_directives(&level)
+}
+
+/// Pure: `RUST_LOG`-style directives (`info`, `recipe_share=debug,aws_sdk_ram=trace`) as target
+/// filters, leniently: a directive that does not parse (span filters, Lambda's `FATAL`) is
+/// dropped, not fatal; no level at all means INFO.
+pub fn parse_directives(text: &str) -> Targets {
+    let mut targets = Targets::new().with_default(LevelFilter::INFO);
+    for d in text
+        .to_ascii_lowercase()
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        let d = if d == "fatal" { "error" } else { d };
+        let Ok(parsed) = Targets::from_str(d) else { continue };
+        match parsed.default_level() {
+            Some(level) if !d.contains('=') => targets = targets.with_default(level),
+            _ => targets = targets.with_targets(parsed),
+        }
+    }
+    targets
 }
 
 /// Installs the global subscriber.
@@ -77,5 +97,27 @@ mod tests {
             assert!(caps.would_enable(&nested, &at_cap), "{nested} at {cap}");
         }
         assert!(caps.would_enable("recipe_share::converge", &Level::TRACE));
+    }
+
+    #[test]
+    fn directives_parse_leniently() {
+        let table: [(&str, &str, Level, bool); 9] = [
+            ("", "recipe_share", Level::INFO, true),
+            ("", "recipe_share", Level::DEBUG, false),
+            ("DEBUG", "recipe_share", Level::DEBUG, true),
+            ("FATAL", "recipe_share", Level::WARN, false),
+            ("FATAL", "recipe_share", Level::ERROR, true),
+            ("warn,recipe_share=trace", "recipe_share::flow", Level::TRACE, true),
+            ("warn,recipe_share=trace", "hyper", Level::INFO, false),
+            ("recipe_share[span{f=1}]=trace,debug", "other", Level::DEBUG, true),
+            ("nonsense=loud", "recipe_share", Level::INFO, true),
+        ];
+        for (text, target, level, want) in table {
+            assert_eq!(
+                parse_directives(text).would_enable(target, &level),
+                want,
+                "{text:?} {target} {level}"
+            );
+        }
     }
 }
