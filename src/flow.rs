@@ -44,7 +44,7 @@ impl Shared {
     pub fn excluded_dependencies(&self) -> Vec<&str> {
         self.dependencies
             .iter()
-            .filter(|d| matches!(d.outcome, DependencyOutcome::Excluded(_)))
+            .filter(|d| matches!(d.outcome, DependencyOutcome::Excluded { .. }))
             .map(|d| d.arn.as_str())
             .collect()
     }
@@ -52,10 +52,11 @@ impl Shared {
     /// Whether this run changed the recipe or any of its dependencies.
     pub fn changed_anything(&self) -> bool {
         !self.changes.is_empty()
-            || self
-                .dependencies
-                .iter()
-                .any(|d| matches!(&d.outcome, DependencyOutcome::Shared { changes, .. } if !changes.is_empty()))
+            || self.dependencies.iter().any(|d| match &d.outcome {
+                DependencyOutcome::Shared { changes, .. } | DependencyOutcome::Excluded { changes, .. } => {
+                    !changes.is_empty()
+                }
+            })
     }
 }
 
@@ -72,8 +73,9 @@ pub enum DependencyOutcome {
         share_arn: String,
         changes: Vec<&'static str>,
     },
-    /// Out of scope: the `recipe-share:exclude` tag's value.
-    Excluded(String),
+    /// Out of scope: the `recipe-share:exclude` tag's value, and what taking it out of the
+    /// standard's shares changed (it may have been shared before it was tagged).
+    Excluded { value: String, changes: Vec<&'static str> },
 }
 
 /// A resource no share of the standard holds any more.
@@ -261,7 +263,14 @@ async fn share_dependencies(ctx: &Ctx<'_>, needs: &[Dependency]) -> Result<Vec<D
                 Ok((_, k)) => converge_shared(&dep_ctx, &arn, k, &[])
                     .await
                     .map(|(share_arn, changes)| DependencyOutcome::Shared { share_arn, changes }),
-                Err(Error::Excluded { value, .. }) => Ok(DependencyOutcome::Excluded(value)),
+                Err(Error::Excluded { value, .. }) => {
+                    unshare(&dep_ctx, &arn, None, &[])
+                        .await
+                        .map(|u| DependencyOutcome::Excluded {
+                            value,
+                            changes: u.changes,
+                        })
+                }
                 Err(e) => Err(e),
             };
             outcome

@@ -889,7 +889,10 @@ mod tests {
                 },
                 flow::DependencyResult {
                     arn: component("draft"),
-                    outcome: flow::DependencyOutcome::Excluded("yes".into()),
+                    outcome: flow::DependencyOutcome::Excluded {
+                        value: "yes".into(),
+                        changes: vec![],
+                    },
                 },
             ],
             ..s.clone()

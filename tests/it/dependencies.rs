@@ -332,3 +332,28 @@ async fn every_call_the_function_makes_is_granted_by_the_template() {
         "called but not granted by template.yaml: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn a_dependency_excluded_after_it_was_shared_is_taken_out_of_the_standards_share() {
+    let h = Harness::new().await;
+    let want = account_with_components(&h, R1);
+    h.cfn(h.event("cfn-create.json", "deps")).await;
+    let cis = &want[0];
+    assert_shared_by_standard(&h, cis, &ACCOUNTS);
+    h.standin.tag_resource(cis, "recipe-share:exclude", "keep-private");
+    let mut again = h.event("cfn-update-same-arn.json", "deps-again");
+    again["ResourceProperties"]["ImageRecipeArn"] = json!(R1);
+    again["OldResourceProperties"]["ImageRecipeArn"] = json!(R1);
+    again["PhysicalResourceId"] = json!(R1);
+    let resp = h.cfn(again).await;
+    assert_eq!(resp["Status"], "SUCCESS", "{resp}");
+    assert!(resp["Reason"].as_str().unwrap().contains(cis.as_str()), "{resp}");
+    assert!(
+        !resp["Data"]["SharedDependencies"]
+            .as_str()
+            .unwrap()
+            .contains(cis.as_str())
+    );
+    assert_not_shared(&h, cis);
+    assert_shared_by_standard(&h, R1, &ACCOUNTS);
+}
