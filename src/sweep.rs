@@ -407,15 +407,17 @@ pub async fn run(
         pace = format!("{:.1} recipes/s", pacer.rate()).as_str(),
         "invocation's part done"
     );
-    totals.throttled_calls = totals.throttled_calls.saturating_add(stats.throttled());
     // Recipes not launched stay in the page (skip); recipes cut off are carried with what they did.
     let complete = exhausted && queue.is_empty() && carried.is_empty();
     if complete {
         let quota = quota(aws, work_deadline.max(deadline.earlier_by(Duration::from_millis(200)))).await;
+        // Counted after the quota's reads, which can be throttled too.
+        totals.throttled_calls = totals.throttled_calls.saturating_add(stats.throttled());
         let s = summary(mode, &totals, true, Some(quota));
         info!(step = "sweep", summary = %s, "sweep summary");
         return Ok(s);
     }
+    totals.throttled_calls = totals.throttled_calls.saturating_add(stats.throttled());
     carried.extend(queue.into_iter().filter_map(|v| v.carried));
     let next = Continuation {
         listing,
