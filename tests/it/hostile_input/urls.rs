@@ -243,6 +243,8 @@ prop_compose! {
          s3(?:\\.{REGION}|-{REGION}|\\.dualstack\\.{REGION}|-accelerate(?:\\.dualstack)?|-external-1|-fips(?:\\.dualstack)?\\.{REGION})?")).unwrap(),
         domain in one_of("amazonaws.com|amazonaws.com.cn"), port in one_of("|:443"), path in "(?:/[A-Za-z0-9._~-]{0,12}){0,3}",
     ) -> [String; 6] {
+        // S3 bucket names never start with `xn--` (nor could an IDNA label that is no punycode).
+        let host = host.split('.').map(|l| l.strip_prefix("xn--").map_or(l.to_string(), |l| format!("xn{l}"))).collect::<Vec<_>>().join(".");
         [scheme, String::new(), host, domain, port, path]
     }
 }
