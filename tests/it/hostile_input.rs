@@ -109,6 +109,9 @@ enum Class {
     Foreign,
     /// The model pattern refuses it.
     Malformed,
+    /// An own container recipe's ARN: a valid PhysicalResourceId to unshare, refused wherever an
+    /// image recipe's ARN is asked for.
+    OtherKind,
 }
 
 /// A recipe ARN (as text) and what it is.
@@ -162,7 +165,7 @@ const BAD: [&str; 9] = [
     "ec2|ImageBuilder|imagebuilder |",
     "",
     "12345678901|1234567890123|١٢٣٤٥٦٧٨٩٠١٢|１２３４５６７８９０１２|aws-marketplace|AWS|12345678901a|",
-    "container-recipe|component|image|Image-Recipe|image-recipes|",
+    "container-recipes|component|image|Image-Recipe|image-recipes|",
     "A|Z| |.|:|@|é|*|\u{0}|\n|/|ı",
     "1.0|1.0.0.0|1..0|.1.0|1.0.|1.a.0|1.0.0/1|X.0.0|1.0.-1|٣.0.0| 1.0.0|1.0.0 |",
     " |/|/1|:|\u{0}|x|/x.x.x",
@@ -203,7 +206,11 @@ fn recipe(e2e: bool) -> BoxedStrategy<Recipe> {
     } else {
         parts(false).prop_map(|p| text(&p)).boxed()
     };
-    prop_oneof![8 => own.prop_map(|t| Recipe(t, Class::Own)), 1 => foreign, 1 => malformed].boxed()
+    let other_kind = parts(false).prop_map(|mut p| {
+        p[5] = "container-recipe".into();
+        Recipe(text(&p), Class::OtherKind)
+    });
+    prop_oneof![8 => own.prop_map(|t| Recipe(t, Class::Own)), 1 => foreign, 1 => malformed, 1 => other_kind].boxed()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +349,8 @@ prop_compose! {
         // An Update may name the recipe the resource already has.
         let Recipe(arn, class) = if (4..=5).contains(&which) && same { old.clone() } else { Recipe(arn, class) };
         let ours = class == Class::Own;
+        // A Delete unshares whichever recipe kind its PhysicalResourceId names.
+        let deletable = ours || class == Class::OtherKind;
         let share = |fail: &str, changed: &str| match (&prop, ours) {
             (None, true) => (Plan::Share(arn.clone()), (Some(arn.clone()), fail.to_string(), changed.to_string())),
             _ => (Plan::Refused, (None, fail.to_string(), fail.to_string())),
@@ -356,11 +365,11 @@ prop_compose! {
                 let ids = (Some(keep.clone()), keep.clone(), keep.clone());
                 Req("Update", json!(keep), Some(keep.clone()), Some(failed.clone()), Plan::Rollback(keep, failed), ids)
             }
-            8 => delete(arn.clone(), if ours { Plan::Unshare(arn, false, vec![]) } else { Plan::Nothing }),
+            8 => delete(arn.clone(), if deletable { Plan::Unshare(arn, false, vec![]) } else { Plan::Nothing }),
             9..=10 => {
                 let made = shares.iter().filter(|s| s.starts_with("arn:aws:ram:us-east-1:123456789012:")).cloned().collect();
                 let id = format!("{ROLLBACK}{arn}{}", shares.iter().map(|s| format!("|{s}")).collect::<String>());
-                delete(id, if ours { Plan::Unshare(arn, true, made) } else { Plan::Nothing })
+                delete(id, if deletable { Plan::Unshare(arn, true, made) } else { Plan::Nothing })
             }
             11 => delete(other, Plan::Nothing),
             _ => Req(unknown, json!(R1), None, None, Plan::Refused, (None, N.into(), N.into())),
@@ -444,7 +453,7 @@ enum Dec {
 fn refused(class: Class) -> Dec {
     match class {
         Class::Foreign => Dec::Refused(|e| matches!(e, Error::ForeignResource { .. })),
-        Class::Malformed => Dec::Refused(|e| matches!(e, Error::InvalidArn { .. })),
+        Class::Malformed | Class::OtherKind => Dec::Refused(|e| matches!(e, Error::InvalidArn { .. })),
         Class::Own => Dec::Refused(|e| matches!(e, Error::InvalidRequest(_))),
     }
 }
