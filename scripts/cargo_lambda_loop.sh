@@ -21,7 +21,9 @@ cleanup() {
 trap cleanup EXIT
 
 recipe=arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web-server/1.0.0
-cargo build -q -p recipe-share-standin --bin standin
+# With the workspace's features, as the test build made it (a no-op after `cargo test`): building
+# the stand-in alone would unify features differently and rebuild half the tree.
+cargo test -q --workspace --all-targets --no-run
 target/debug/standin --port "$aws_port" --recipe "$recipe" > "$work/standin.log" 2>&1 &
 standin_pid=$!
 
