@@ -584,57 +584,54 @@ impl Ctx<'_> {
     async fn promote_permission(&self, resource: &ResourceArn, share: &str) -> Result<(), Error> {
         let kind = resource.kind();
         let name = kind.permission_name(&self.config.permission_name);
-        let Some(permission) = self
+        let permission = self
             .call(
                 "ListResourceSharePermissions",
                 self.aws.created_from_policy_permission(share),
             )
-            .await?
-        else {
-            return Err(Error::Permission {
-                name,
-                problem: format!(
-                    "RAM reports no managed permission matching the policy, but share {share} has no CREATED_FROM_POLICY permission to promote"
-                ),
-            });
-        };
-        let token = client_token(&["promote-permission", &name, &permission]);
-        info!(
-            share,
-            step = "promote-permission",
-            permission = permission.as_str(),
-            name = name.as_str(),
-            "promoting the policy's permission"
-        );
-        match self
-            .try_call(
-                "PromotePermissionCreatedFromPolicy",
-                self.aws.promote_permission(&permission, &name, &token),
-            )
-            .await?
-        {
-            Ok(()) => Ok(()),
-            Err(f) => {
-                // Another invocation (for another resource) may have promoted it under this name.
-                if self
-                    .call("ListPermissions", self.aws.customer_permission_named(kind, &name))
+            .await?;
+        let problem = match permission {
+            None => format!(
+                "RAM reports no managed permission matching the policy, but share {share} has no CREATED_FROM_POLICY permission to promote"
+            ),
+            Some(permission) => {
+                let token = client_token(&["promote-permission", &name, &permission]);
+                info!(
+                    share,
+                    step = "promote-permission",
+                    permission = permission.as_str(),
+                    name = name.as_str(),
+                    "promoting the policy's permission"
+                );
+                match self
+                    .try_call(
+                        "PromotePermissionCreatedFromPolicy",
+                        self.aws.promote_permission(&permission, &name, &token),
+                    )
                     .await?
-                    .is_some()
                 {
-                    info!(
-                        share,
-                        step = "promote-permission",
-                        name = name.as_str(),
-                        "permission already exists; reusing it"
-                    );
-                    Ok(())
-                } else {
-                    Err(Error::Permission {
-                        name,
-                        problem: format!("could not be created: {f}"),
-                    })
+                    Ok(()) => return Ok(()),
+                    Err(f) => format!("could not be created: {f}"),
                 }
             }
+        };
+        // Either way another invocation may have been first: it promoted the permission under this
+        // name (for this resource or another), and perhaps this share too, which then has no
+        // CREATED_FROM_POLICY permission left. The loop goes on from what RAM says next.
+        if self
+            .call("ListPermissions", self.aws.customer_permission_named(kind, &name))
+            .await?
+            .is_some()
+        {
+            info!(
+                share,
+                step = "promote-permission",
+                name = name.as_str(),
+                "permission already exists; reusing it"
+            );
+            Ok(())
+        } else {
+            Err(Error::Permission { name, problem })
         }
     }
 }

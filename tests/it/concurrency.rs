@@ -129,3 +129,56 @@ async fn the_stack_and_its_cloudtrail_event_race_for_a_new_recipe() {
         "at most one promoted permission"
     );
 }
+
+/// The window the race above hits by chance, made certain: between this invocation's look for a
+/// customer-managed permission and its read of the share's CREATED_FROM_POLICY permission, another
+/// invocation promotes the permission and the share. The share then has no such permission left;
+/// that is the other invocation's doing, so this one goes on from what RAM now says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_by_another_invocation_in_mid_step_are_not_a_failure() {
+    let h = Arc::new(Harness::new().await);
+    h.standin.add_recipe(R1);
+    h.standin.fault(
+        "ListResourceSharePermissions",
+        Fault::Latency(Duration::from_millis(1500)),
+    );
+    let slow = {
+        let h = h.clone();
+        tokio::spawn(async move { h.cfn(h.event("cfn-create.json", "slow")).await })
+    };
+    let mut in_flight = false;
+    for _ in 0..300 {
+        if h.standin.call_count("ListResourceSharePermissions") > 0 {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "the invocation never read the share's permissions");
+    // The other invocation's promotions, made straight through RAM while the read is delayed.
+    let snap = h.standin.snapshot();
+    let share = snap
+        .shares_of(R1)
+        .first()
+        .cloned()
+        .cloned()
+        .expect("the share the policy made");
+    assert_eq!(share.feature_set, "CREATED_FROM_POLICY");
+    let sdk = recipe_share_standin::sdk_config(&h.standin.url(), "us-east-1").await;
+    let ram = aws_sdk_ram::Client::new(&sdk);
+    ram.promote_permission_created_from_policy()
+        .permission_arn(&share.permission_arn)
+        .name("RecipeShareOrgStandard")
+        .send()
+        .await
+        .expect("the other invocation promotes the permission");
+    ram.promote_resource_share_created_from_policy()
+        .resource_share_arn(&share.arn)
+        .send()
+        .await
+        .expect("and then the share");
+    let body = slow.await.unwrap();
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_shared_by_standard(&h, R1, &["111122223333", "444455556666"]);
+    assert_eq!(h.standin.snapshot().customer_permissions(), 1);
+}
